@@ -1,0 +1,143 @@
+"""Source spans and diagnostics: every problem netspec reports points at the spec.
+
+A `Span` is where an AST node came from; a `Diagnostic` is one error, warning or
+note with its span; `Diagnostics` collects them so a user sees every problem of a
+file in one run. Formatting follows mypy/gcc: `FILE:LINE:COL: error: message`,
+then the source line and a caret under the span.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Span:
+    file: str  # path as given by the user (or "<string>")
+    line: int  # 1-based, as Lark reports them
+    col: int  # 1-based
+    end_line: int | None = None
+    end_col: int | None = None  # exclusive, 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# Texts of every file read so far, so a diagnostic can quote its line without
+# re-reading (and so spec text given as a string can be quoted too).
+_SOURCES: dict[str, str] = {}
+
+
+def remember_source(file: str, text: str) -> None:
+    _SOURCES[file] = text
+
+
+def source_line(file: str, line: int) -> str | None:
+    text = _SOURCES.get(file)
+    if text is None:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        _SOURCES[file] = text
+    lines = text.splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+@dataclass
+class Diagnostic:
+    severity: str  # "error" | "warning" | "note"
+    message: str
+    span: Span | None = None
+    notes: list[tuple[Span | None, str]] = field(default_factory=list)
+
+    def format(self, *, color: bool = False) -> str:
+        out = [_one(self.severity, self.message, self.span, color)]
+        for span, msg in self.notes:
+            out.append(_one("note", msg, span, color))
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+_COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m", "note": "\033[1;36m"}
+
+
+def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
+    sev = f"{_COLORS[severity]}{severity}\033[0m" if color else severity
+    head = f"{span}: {sev}: {message}" if span else f"{sev}: {message}"
+    if span is None:
+        return head
+    text = source_line(span.file, span.line)
+    if text is None:
+        return head
+    # Tabs would shift the caret; expand both the same way.
+    shown = text.expandtabs(8)
+    prefix = text[: span.col - 1].expandtabs(8)
+    width = 1
+    if span.end_line == span.line and span.end_col and span.end_col > span.col:
+        width = len(text[: span.end_col - 1].expandtabs(8)) - len(prefix)
+    return f"{head}\n    {shown}\n    {' ' * len(prefix)}^{'~' * max(0, width - 1)}"
+
+
+class NetspecError(Exception):
+    """Raised with every error found; `str()` is the formatted report."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(d.format() for d in diagnostics))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+class Diagnostics:
+    """Collects problems during one pass; `raise_if_errors()` ends the pass."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+        self._seen: set[tuple] = set()
+
+    def error(self, message: str, span: Span | None, notes=()) -> Diagnostic:
+        return self._add("error", message, span, notes)
+
+    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic:
+        return self._add("warning", message, span, notes)
+
+    def _add(self, severity, message, span, notes) -> Diagnostic:
+        d = Diagnostic(severity, message, span, list(notes))
+        key = (severity, message, span)
+        if key not in self._seen:  # a block instantiated twice reports once
+            self._seen.add(key)
+            self.items.append(d)
+        return d
+
+    def extend(self, other: "Diagnostics | list[Diagnostic]") -> None:
+        for d in other.items if isinstance(other, Diagnostics) else other:
+            self._add(d.severity, d.message, d.span, d.notes)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.items)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "warning"]
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            self.items.sort(key=lambda d: d.severity != "error")
+            raise NetspecError(self.items)
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """' (did you mean 'Linear'?)' for a near miss, else ''."""
+    import difflib
+
+    cands = list(candidates)
+    close = difflib.get_close_matches(name, cands, n=1, cutoff=0.6)
+    if not close:  # case-only mistakes ('linear' for 'Linear')
+        close = [c for c in cands if c.lower() == name.lower()]
+    return f" (did you mean '{close[0]}'?)" if close else ""

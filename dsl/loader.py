@@ -1,0 +1,154 @@
+"""Finding and loading spec files: imports, the search path, and each file's namespace.
+
+`load(path_or_text)` parses the main file and, transitively, every file it imports,
+and returns a `Program`. A name in a file's namespace is either a `DefEntry` (a block
+or model defined in, or imported into, that file) or a `ModuleNamespace` (`import x`).
+Search path for `import name` / `import pkg.name`: the importing file's folder, then
+`extra_paths`, then $NETSPEC_PATH, then the folder holding the stdlib (so both
+`import resnet` and `import stdlib.resnet` find stdlib/resnet.nn).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ast as A
+from .errors import Diagnostic, Diagnostics, NetspecError, Span
+from .parser import parse, parse_file
+
+STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
+
+
+@dataclass(frozen=True)
+class DefEntry:
+    defn: A.Def
+    module: "A.Module"
+
+
+@dataclass
+class ModuleNamespace:
+    module: A.Module
+    names: dict = field(default_factory=dict)
+
+
+@dataclass
+class Program:
+    main: A.Module
+    namespaces: dict[str, ModuleNamespace]  # file -> namespace
+
+    def namespace(self, module: A.Module) -> ModuleNamespace:
+        return self.namespaces[module.file]
+
+    def models(self) -> list[A.Def]:
+        return [d for d in self.main.defs if d.kind == "model"]
+
+
+def search_path(importer: str, extra_paths=()) -> list[Path]:
+    paths = []
+    if importer and not importer.startswith("<"):
+        paths.append(Path(importer).resolve().parent)
+    else:
+        paths.append(Path.cwd())
+    paths += [Path(p) for p in extra_paths]
+    paths += [Path(p) for p in os.environ.get("NETSPEC_PATH", "").split(os.pathsep) if p]
+    paths += [STDLIB_DIR, STDLIB_DIR.parent]
+    return paths
+
+
+def _resolve(imp: A.Import, importer: str, extra_paths) -> Path | None:
+    if imp.is_path:
+        p = Path(imp.module)
+        base = Path(importer).resolve().parent if not importer.startswith("<") else Path.cwd()
+        cand = p if p.is_absolute() else base / p
+        return cand if cand.is_file() else None
+    rel = Path(*imp.module.split(".")).with_suffix(".nn")
+    for root in search_path(importer, extra_paths):
+        if (root / rel).is_file():
+            return root / rel
+    return None
+
+
+def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None) -> Program:
+    """Load a spec given as a path or as text. Raises NetspecError with every problem."""
+    diags = Diagnostics()
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                           and source.endswith(".nn")):
+        main = parse_file(source)
+    else:
+        main = parse(str(source), file or "<string>")
+    namespaces: dict[str, ModuleNamespace] = {}
+    loading: list[str] = []
+
+    def load_module(module: A.Module) -> ModuleNamespace:
+        ns = ModuleNamespace(module)
+        namespaces[module.file] = ns
+        loading.append(module.file)
+        for d in module.defs:
+            if d.name in ns.names:
+                first = ns.names[d.name].defn.span
+                diags.error(f"duplicate definition '{d.name}' (first defined at {first})", d.span)
+            ns.names[d.name] = DefEntry(d, module)
+        for imp in module.imports:
+            target = _resolve(imp, module.file, extra_paths)
+            if target is None:
+                what = f'"{imp.module}"' if imp.is_path else imp.module
+                roots = ", ".join(str(p) for p in search_path(module.file, extra_paths)[:3])
+                diags.error(f"cannot find spec {what} to import (searched {roots}, ...)", imp.span)
+                continue
+            key = str(target)
+            if key in loading:
+                diags.error(f"import cycle: {' -> '.join(loading[loading.index(key):] + [key])}", imp.span)
+                continue
+            if key in namespaces:
+                sub = namespaces[key]
+            else:
+                try:
+                    sub = load_module(parse_file(key))
+                except NetspecError as e:
+                    diags.extend(e.diagnostics)
+                    continue
+            if imp.names is None:
+                alias = imp.alias or (Path(imp.module).stem if imp.is_path else imp.module.split(".")[-1])
+                ns.names[alias] = sub
+            else:
+                for name, span in imp.names:
+                    entry = sub.names.get(name)
+                    if not isinstance(entry, DefEntry):
+                        from .errors import did_you_mean
+                        hint = did_you_mean(name, [n for n, v in sub.names.items() if isinstance(v, DefEntry)])
+                        diags.error(f"'{imp.module}' defines no block or model '{name}'{hint}", span)
+                    else:
+                        ns.names[name] = entry
+        loading.pop()
+        return ns
+
+    load_module(main)
+    diags.raise_if_errors()
+    return Program(main, namespaces)
+
+
+def select_model(program: Program, name: str | None) -> A.Def:
+    """The model to build: `name`, the file's `default model`, or its only model."""
+    models = program.models()
+    names = ", ".join(d.name for d in models) or "none"
+    if name is not None:
+        for d in models:
+            if d.name == name:
+                return d
+        from .errors import did_you_mean
+        raise NetspecError([Diagnostic("error", f"no model '{name}' in {program.main.file}"
+                                       f"{did_you_mean(name, [d.name for d in models])}; models: {names}")])
+    if not models:
+        raise NetspecError([Diagnostic("error", f"{program.main.file} defines no model "
+                                       "(write `model Name(...):` or import one)")])
+    defaults = [d for d in models if d.default]
+    if len(defaults) > 1:
+        raise NetspecError([Diagnostic("error", f"more than one default model: {defaults[1].name}",
+                                       defaults[1].span)])
+    if defaults:
+        return defaults[0]
+    if len(models) == 1:
+        return models[0]
+    raise NetspecError([Diagnostic("error", f"{program.main.file} defines several models ({names}): "
+                                   "choose one with --model NAME, or mark one `default model`")])
