@@ -98,7 +98,8 @@ class BlockGraph:
 
     def ops(self):
         """Ops in a topological order (inputs first)."""
-        for n in nx.topological_sort(self.graph):
+        order = {n: i for i, n in enumerate(self.graph.nodes)}  # source order where the edges allow
+        for n in nx.lexicographical_topological_sort(self.graph, key=order.__getitem__):
             yield self.graph.nodes[n]["op"]
 
     @property

@@ -198,7 +198,7 @@ _m("Embedding", "torch.nn.Embedding", "num_embeddings:dim, embedding_dim:dim, pa
 # ---- attention / recurrent ----
 _m("MultiheadAttention", "torch.nn.MultiheadAttention",
    "embed_dim:dim, num_heads:dim, dropout:prob=0.0, bias:bool=true, add_bias_kv:bool=false, "
-   "add_zero_attn:bool=false, kdim:any=none, vdim:any=none, batch_first:bool=true, need_weights:bool=false",
+   "add_zero_attn:bool=false, kdim:any=none, vdim:any=none, batch_first:bool=true",
    "attention", inputs=3, doc="query, key, value -> attention output (the weights are dropped)")
 _m("ScaledDotProductAttention", "netspec:ScaledDotProductAttention",
    "dropout:prob=0.0, is_causal:bool=false, scale:any=none", "attention", inputs=3,
@@ -220,7 +220,7 @@ _f("matmul", "torch.matmul", "input:tensor, other:tensor", "merge")
 _f("add", "torch.add", "input:tensor, other:any", "merge")
 _f("mul", "torch.mul", "input:tensor, other:any", "merge")
 _f("transpose", "torch.transpose", "input:tensor, dim0:int, dim1:int", "shape")
-_f("permute", "torch.permute", "input:tensor, *dims:int", "shape")
+_f("permute", "method:permute", "input:tensor, *dims:int", "shape")
 _f("reshape", "method:reshape", "input:tensor, *shape:any", "shape")
 _f("view", "method:view", "input:tensor, *shape:any", "shape")
 _f("contiguous", "method:contiguous", "input:tensor", "shape")
@@ -228,8 +228,8 @@ _f("flatten", "torch.flatten", "input:tensor, start_dim:int=0, end_dim:int=-1", 
 _f("unsqueeze", "torch.unsqueeze", "input:tensor, dim:int", "shape")
 _f("squeeze", "torch.squeeze", "input:tensor, dim:any=none", "shape")
 _f("expand", "method:expand", "input:tensor, *sizes:any", "shape")
-_f("cat", "torch.cat", "*tensors:tensor, dim:int=0", "merge")
-_f("stack", "torch.stack", "*tensors:tensor, dim:int=0", "merge")
+_f("cat", "torch.cat", "*tensors:tensor, dim:int=0", "merge", pack=True)
+_f("stack", "torch.stack", "*tensors:tensor, dim:int=0", "merge", pack=True)
 _f("split", "torch.split", "tensor:tensor, split_size_or_sections:any, dim:int=0", "shape")
 _f("chunk", "torch.chunk", "input:tensor, chunks:dim, dim:int=0", "shape")
 _f("softmax", "torch.softmax", "input:tensor, dim:int", "activation")

@@ -1,0 +1,212 @@
+"""Graph IR -> torch.fx.GraphModule.
+
+Each BlockGraph is lowered to one fx.Graph, once; every instance of that block (all
+12 of GPT-2's) is a GraphModule over the same graph with its own parameters. Module
+paths from the spec become attribute paths, so state_dict keys read
+`transformer.h.0.attn.c_attn.weight`. Ops keep their spec location in
+`node.meta["span"]` for error messages.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import operator
+
+import torch
+from torch import fx, nn
+
+from dsl.ir import BlockGraph, InitSpec, Op, Ref, SliceVal
+from dsl.registry import REGISTRY
+
+from . import ops as netspec_ops
+
+_BINOPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
+           "floordiv": operator.floordiv, "mod": operator.mod, "matmul": operator.matmul, "pow": operator.pow,
+           "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
+           "ge": operator.ge}
+# Layers whose forward returns (output, extra): netspec keeps the first.
+_FIRST_OUTPUT = {"LSTM", "GRU", "MultiheadAttention"}
+_CALL_KWARGS = {"MultiheadAttention": {"need_weights": False}}
+
+
+def resolve_target(target: str):
+    if target.startswith("netspec:"):
+        return getattr(netspec_ops, target.split(":", 1)[1])
+    if target == "torch.neg":
+        return torch.neg
+    mod, _, name = target.rpartition(".")
+    return getattr(importlib.import_module(mod), name)
+
+
+def make_layer(op: Op) -> nn.Module:
+    """Construct the torch module of a `module` op (on the current default device)."""
+    ldef = REGISTRY[op.target]
+    cls = resolve_target(ldef.target)
+    args, kwargs = list(op.ctor_args), dict(op.ctor_kwargs)
+    if op.target == "Parameter":
+        return nn.Parameter(torch.empty(*args))
+    return cls(*args, **kwargs)
+
+
+def apply_init(module, spec: InitSpec, name: str) -> None:
+    t = module if isinstance(module, nn.Parameter) else getattr(module, name, None)
+    if t is None:
+        return
+    kw = dict(spec.kwargs)
+    a = spec.args
+    with torch.no_grad():
+        if spec.name == "default":
+            return
+        if spec.name == "normal":
+            nn.init.normal_(t, mean=kw.get("mean", 0.0), std=a[0] if a else kw.get("std", 1.0))
+        elif spec.name == "trunc_normal":
+            nn.init.trunc_normal_(t, std=a[0] if a else kw.get("std", 1.0))
+        elif spec.name == "uniform":
+            nn.init.uniform_(t, *(a or (kw.get("a", 0.0), kw.get("b", 1.0))))
+        elif spec.name == "zeros":
+            nn.init.zeros_(t)
+        elif spec.name == "ones":
+            nn.init.ones_(t)
+        elif spec.name == "constant":
+            nn.init.constant_(t, a[0] if a else kw["val"])
+        elif spec.name in ("kaiming", "kaiming_normal"):
+            nn.init.kaiming_normal_(t, mode=kw.get("mode", "fan_in"), nonlinearity=kw.get("nonlinearity", "relu"))
+        elif spec.name == "kaiming_uniform":
+            nn.init.kaiming_uniform_(t, a=kw.get("a", math.sqrt(5)), mode=kw.get("mode", "fan_in"))
+        elif spec.name in ("xavier", "xavier_uniform"):
+            nn.init.xavier_uniform_(t, gain=kw.get("gain", 1.0))
+        elif spec.name == "xavier_normal":
+            nn.init.xavier_normal_(t, gain=kw.get("gain", 1.0))
+        elif spec.name == "orthogonal":
+            nn.init.orthogonal_(t)
+
+
+class _GraphCache:
+    """One fx.Graph per BlockGraph object (identical instantiations share the object)."""
+
+    def __init__(self):
+        self.graphs: dict[int, fx.Graph] = {}
+        self.first_input: dict[int, str] = {}
+
+
+def _set_path(root: nn.Module, path: str, value) -> None:
+    *parents, last = path.split(".")
+    cur = root
+    for p in parents:
+        nxt = getattr(cur, p, None) if p in cur._modules else None
+        if nxt is None:
+            nxt = nn.Module()
+            cur.add_module(p, nxt)
+        cur = nxt
+    if isinstance(value, nn.Parameter):
+        cur.register_parameter(last, value)
+    else:
+        cur.add_module(last, value)
+
+
+def _get_path(root: nn.Module, path: str):
+    cur = root
+    for p in path.split("."):
+        cur = getattr(cur, p)
+    return cur
+
+
+def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
+    g = fx.Graph()
+    env: dict[str, fx.Node] = {}
+    device_node = None
+
+    def val(v):
+        if isinstance(v, Ref):
+            return env[v.node]
+        if isinstance(v, SliceVal):
+            return slice(val(v.lo), val(v.hi), val(v.step))
+        if isinstance(v, tuple):
+            return tuple(val(x) for x in v)
+        if isinstance(v, list):
+            return [val(x) for x in v]
+        return v
+
+    def device():
+        nonlocal device_node
+        if device_node is None:
+            first = env[block.inputs[0].id]
+            device_node = g.call_function(getattr, (first, "device"))
+        return device_node
+
+    for op in block.ops():
+        args, kwargs = val(op.args), val(op.kwargs)
+        if op.kind == "input":
+            node = g.placeholder(op.id)
+        elif op.kind == "module" and op.target == "Parameter":
+            node = g.get_attr(op.path)
+        elif op.kind in ("module", "block"):
+            node = g.call_module(op.path, tuple(args), dict(_CALL_KWARGS.get(op.target, {})))
+            if op.kind == "module" and op.target in _FIRST_OUTPUT:
+                node.name = op.id + "_out"
+                node = g.call_function(operator.getitem, (node, 0))
+        elif op.kind == "binop":
+            node = g.call_function(_BINOPS[op.target], tuple(args))
+        elif op.kind == "getitem":
+            node = g.call_function(operator.getitem, tuple(args))
+        elif op.kind in ("function", "method") and REGISTRY[op.target].target.startswith("method:"):
+            node = g.call_method(REGISTRY[op.target].target.split(":", 1)[1], tuple(args), kwargs)
+        elif op.kind in ("function", "method"):
+            if op.target == "neg":
+                node = g.call_function(operator.neg, tuple(args))
+            else:
+                ldef = REGISTRY[op.target]
+                fn = resolve_target(ldef.target)
+                if ldef.extra.get("pack"):
+                    args = (list(args),)
+                if ldef.factory and block.inputs:
+                    kwargs = dict(kwargs, device=device())
+                node = g.call_function(fn, tuple(args), kwargs)
+        else:  # pragma: no cover - the elaborator makes no other kinds
+            raise AssertionError(op.kind)
+        node.name = g._graph_namespace.create_name(op.id, node) if node.op != "placeholder" else node.name
+        node.meta["span"] = op.span
+        node.meta["netspec_op"] = op.id
+        env[op.id] = node
+    outs = block.outputs
+    if len(outs) == 1:
+        result = env[outs[0].ref.node]
+    elif top:
+        result = {o.name: env[o.ref.node] for o in outs}
+    else:
+        result = tuple(env[o.ref.node] for o in outs)
+    g.output(result)
+    g.lint()
+    return g
+
+
+def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.GraphModule:
+    """A fresh GraphModule for `block`, with newly constructed layers."""
+    key = id(block)
+    if key not in cache.graphs:
+        cache.graphs[key] = build_graph(block, top)
+    root = nn.Module()
+    for path in block.containers:
+        _set_path(root, path, nn.Module())
+    for op in block.ops():
+        if op.kind == "module":
+            layer = make_layer(op)
+            _set_path(root, op.path, layer)
+            for name, spec in op.init.items():
+                apply_init(layer, spec, name)
+            if op.frozen:
+                for p in (layer.parameters() if isinstance(layer, nn.Module) else [layer]):
+                    p.requires_grad_(False)
+        elif op.kind == "block":
+            _set_path(root, op.path, instantiate(op.block, cache, top=False))
+    gm = fx.GraphModule(root, cache.graphs[key], class_name=block.name)
+    for path in block.containers:  # keep empty-looking containers so paths exist even without call sites
+        try:
+            _get_path(gm, path)
+        except AttributeError:
+            _set_path(gm, path, nn.Module())
+    for op in block.ops():
+        if op.kind == "module" and op.tie is not None:
+            src = _get_path(gm, op.tie[0])
+            _get_path(gm, op.path).weight = src.weight
+    return gm

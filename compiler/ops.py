@@ -1,0 +1,61 @@
+"""The few layers and tensor ops netspec adds to PyTorch's own.
+
+Each is small, plain PyTorch; `compiler.eject` copies their source into ejected
+model files so those import only torch.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def center_crop(input: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Crop the trailing spatial dims of `input` to those of `like` (U-Net's crop-and-concat)."""
+    spatial = like.dim() - 2  # (B, C, *spatial)
+    out = input
+    for axis in range(2, 2 + spatial):
+        start = (input.shape[axis] - like.shape[axis]) // 2
+        out = out.narrow(axis, start, like.shape[axis])
+    return out
+
+
+def causal_mask(input: torch.Tensor, value: float = float("-inf")) -> torch.Tensor:
+    """Fill scores above the diagonal of the last two dims: masked_fill(tril(ones(T, T)) == 0, value)."""
+    T, S = input.shape[-2], input.shape[-1]
+    keep = torch.ones(T, S, dtype=torch.bool, device=input.device).tril()
+    return input.masked_fill(~keep, value)
+
+
+class ScaledDotProductAttention(nn.Module):
+    """F.scaled_dot_product_attention with dropout active only in training mode."""
+
+    def __init__(self, dropout: float = 0.0, is_causal: bool = False, scale=None):
+        super().__init__()
+        self.dropout, self.is_causal, self.scale = dropout, is_causal, scale
+
+    def forward(self, q, k, v):  # (B, nh, T, hs) each
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                              is_causal=self.is_causal, scale=self.scale)
+
+
+class RunningStat(nn.Module):
+    """A running statistic, as BatchNorm keeps them. Training: `value` moves towards the
+    first input by lerp(momentum) and the last input is returned (the batch statistic);
+    eval: the stored `value` is returned."""
+
+    def __init__(self, *shape: int, momentum: float = 0.1, init=None):
+        super().__init__()
+        self.momentum = momentum
+        fill = 0.0 if init is None else float(init)
+        self.register_buffer("value", torch.full(shape, fill))
+
+    def forward(self, update, use=None):
+        if self.training:
+            with torch.no_grad():
+                self.value.lerp_(update.detach().reshape(self.value.shape), self.momentum)
+            return update if use is None else use
+        return self.value.reshape((update if use is None else use).shape)
+
+
+EJECTED_SOURCES = (center_crop, causal_mask, ScaledDotProductAttention, RunningStat)
