@@ -1,0 +1,110 @@
+"""The compiler's front door: spec -> checked, shape-inferred torch.fx.GraphModule.
+
+    model = compiler.build("stdlib/gpt2.nn", n_layer=4)      # a path, or spec text
+    logits = model(idx)                                       # forward(*inputs)
+
+`analyze()` does everything but allocate real weights (the model is built on the
+meta device), which is what `check`, `summary` and `render` use: GPT-2 XL's 1.5B
+parameters are counted in seconds without the memory.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import fx
+
+from dsl.frontend import Checked, elaborate
+from dsl.ir import BlockGraph
+
+from .info import HeadInfo, InputInfo, ModelInfo
+from .lower import _GraphCache, instantiate
+from .shapes import TensorMeta, default_input_shapes, propagate
+
+
+@dataclass
+class Analysis:
+    checked: Checked
+    module: fx.GraphModule  # on the meta device
+    shapes: dict[str, TensorMeta]  # full op path -> output shape at the analysis input sizes
+    input_shapes: dict[str, tuple]
+    info: ModelInfo
+
+    @property
+    def graph(self) -> BlockGraph:
+        return self.checked.graph
+
+    @property
+    def num_params(self) -> int:
+        return count_params(self.module)
+
+    @property
+    def trainable_params(self) -> int:
+        return count_params(self.module, trainable_only=True)
+
+
+def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
+    # parameters() yields a tied Parameter once, as torch counts it
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def _model_info(checked: Checked, input_shapes, out, params) -> ModelInfo:
+    g = checked.graph
+    inputs = tuple(InputInfo(op.id, op.dtype, tuple(d if isinstance(d, int) else d[0] for d in (op.dims or ())),
+                             tuple(input_shapes[op.id])) for op in g.inputs)
+    results = out if isinstance(out, dict) else {g.outputs[0].name: out} if len(g.outputs) == 1 else \
+        dict(zip([o.name for o in g.outputs], out))
+    heads = []
+    for o in g.outputs:
+        args = dict(o.task_args)
+        weight = float(args.pop("weight", 1.0))
+        target = args.pop("target", None)
+        r = results.get(o.name)
+        heads.append(HeadInfo(o.name, o.task, weight, target,
+                              tuple(r.shape) if isinstance(r, torch.Tensor) else None, args))
+    return ModelInfo(g.name, checked.file, dict(params), inputs, tuple(heads))
+
+
+def _source_and_file(source):
+    if isinstance(source, os.PathLike):
+        return os.fspath(source)
+    return source
+
+
+def analyze(source, model: str | None = None, overrides: dict | None = None, *,
+            input_shapes: dict | None = None, extra_paths=()) -> Analysis:
+    """Parse, check, lower on the meta device and infer every shape. Raises NetspecError."""
+    checked = elaborate(_source_and_file(source), model, overrides, extra_paths=extra_paths)
+    shapes_in = default_input_shapes(checked.graph, input_shapes)
+    with torch.device("meta"):
+        gm = instantiate(checked.graph, _GraphCache())
+    gm.eval()  # batch statistics of a 1-sample batch are undefined; shapes are the same in both modes
+    table, out = propagate(gm, checked.graph, shapes_in)
+    info = _model_info(checked, shapes_in, out, checked.graph.params)
+    return Analysis(checked, gm, table, shapes_in, info)
+
+
+def build(source, model: str | None = None, *, device=None, dtype=None, input_shapes: dict | None = None,
+          extra_paths=(), **params) -> fx.GraphModule:
+    """Compile a spec (a path or its text) to a torch.fx.GraphModule with fresh weights.
+
+    Args:
+        source: path of a `.nn` file, or spec text.
+        model: which model of the file (default: its `default model`, or its only one).
+        device, dtype: where and in what precision to allocate the weights.
+        input_shapes: {input name: shape} used for the shape check (default: the spec's).
+        **params: overrides of the model's parameters, as `--set` gives them.
+    Returns:
+        a GraphModule; `model.netspec` is its ModelInfo. forward(*inputs) returns a tensor
+        for one head, else a dict head name -> tensor.
+    Raises:
+        dsl.errors.NetspecError carrying every problem, each with its spec location.
+    """
+    analysis = analyze(source, model, params, input_shapes=input_shapes, extra_paths=extra_paths)
+    with torch.device(device or "cpu"):
+        gm = instantiate(analysis.graph, _GraphCache())
+    if dtype is not None:
+        gm = gm.to(dtype)
+    gm.netspec = analysis.info
+    return gm
