@@ -1,0 +1,95 @@
+"""curves.png from a run's metrics.csv: training / validation loss and the validation metrics.
+
+Matplotlib with the Agg backend (no display needed). Left panel: losses
+(log scale when they span a decade). Right panel: validation accuracy / IoU
+/ pixel accuracy on [0, 1], or perplexity on its own axis.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, float]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = list(reader.fieldnames or [])
+        rows = []
+        for r in reader:
+            rows.append({k: float(v) for k, v in r.items() if k and v not in (None, "")})
+    return cols, rows
+
+
+def plot_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    cols, rows = _read(Path(metrics_csv))
+    fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
+
+    def series(col):
+        pts = [(r["step"], r[col]) for r in rows if col in r and "step" in r]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    loss_cols = [c for c in cols if c == "loss" or c.startswith("loss_")]
+    if len(loss_cols) == 2:  # single head: loss_<head> repeats loss
+        loss_cols = ["loss"]
+    values = []
+    for c in loss_cols:
+        x, y = series(c)
+        if x:
+            ax_l.plot(x, y, label="train " + ("total" if c == "loss" else c[5:]), lw=1.2)
+            values += y
+    for c in [c for c in cols if c == "val_loss" or c.startswith("val_loss_")]:
+        x, y = series(c)
+        if x:
+            ax_l.plot(x, y, "o-", label="val " + ("total" if c == "val_loss" else c[9:]), ms=3)
+            values += y
+    pos = [v for v in values if v > 0]
+    if pos and max(pos) / min(pos) > 10:
+        ax_l.set_yscale("log")
+    ax_l.set_xlabel("step")
+    ax_l.set_ylabel("loss")
+    ax_l.set_title("loss")
+    ax_l.grid(alpha=0.3)
+    if values:
+        ax_l.legend(fontsize=8)
+
+    metric_cols = [c for c in cols if c.startswith("val_") and not c.startswith("val_loss")]
+    ppl = [c for c in metric_cols if c.endswith("perplexity")]
+    unit = [c for c in metric_cols if c not in ppl]
+    drawn = False
+    for c in unit:
+        x, y = series(c)
+        if x:
+            ax_m.plot(x, y, "o-", label=c[4:], ms=3)
+            drawn = True
+    if drawn:
+        ax_m.set_ylim(0, 1.02)
+    axp = ax_m.twinx() if (ppl and drawn) else ax_m
+    for c in ppl:
+        x, y = series(c)
+        if x:
+            axp.plot(x, y, "s--", label=c[4:], ms=3, color="tab:red")
+            axp.set_ylabel("perplexity")
+            drawn = True
+    ax_m.set_xlabel("step")
+    ax_m.set_title("validation")
+    ax_m.grid(alpha=0.3)
+    if drawn:
+        handles = ax_m.get_legend_handles_labels()
+        if axp is not ax_m:
+            h2 = axp.get_legend_handles_labels()
+            handles = (handles[0] + h2[0], handles[1] + h2[1])
+        ax_m.legend(*handles, fontsize=8)
+    else:
+        ax_m.text(0.5, 0.5, "no validation metric", ha="center", va="center", transform=ax_m.transAxes)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    tmp = out_png.with_name(out_png.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out_png)
+    return out_png
