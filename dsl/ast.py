@@ -193,6 +193,7 @@ class Merge:
     expr: Expr
     span: Span
     doc: str | None = None
+    bind: Name | None = None  # `+x as x` rebinds x to the sum
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ def _static_names(stmts, out):
                     out.add(n.id)
         elif isinstance(s, A.Assign):
             out.update(t.id for t in s.targets if len(t.parts) == 1)
+        elif isinstance(s, A.Merge) and s.bind is not None and len(s.bind.parts) == 1:
+            out.add(s.bind.id)
         elif isinstance(s, A.Input):
             out.add(s.name)
         elif isinstance(s, (A.Group, A.For, A.Repeat, A.Residual)):
@@ -295,11 +297,11 @@ class _Body(ExprEvaluator):
             self.diags.error(f"'{s.op}' needs a value to merge into: nothing flows here yet", s.span)
             return
         other = self.ev(s.expr)
-        if not has_err(other) and is_const(other) and s.op in ("+", "-", "*", "/"):
-            pass  # scaling by a number is fine
         res = self.binop(s.op, self.flow, other, s.span, flow_input=self.flow.node)
         if isinstance(res, Ref):
             self.flow = res
+            if s.bind is not None:
+                self.bind_as(s.bind, res)
 
     def st_Residual(self, s):
         if self.flow is None:

@@ -160,7 +160,7 @@ class _ToAst(Transformer):
         return tuple(ch[0] or ())
 
     def merge_stmt(self, meta, ch):
-        return A.Merge(str(ch[0]), ch[1], self.span(meta))
+        return A.Merge(str(ch[0]), ch[1], self.span(meta), bind=self.mkname(ch[2]) if ch[2] else None)
 
     def pass_stmt(self, meta, ch):
         return A.Pass(self.span(meta))
