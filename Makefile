@@ -1,0 +1,88 @@
+# netspec developer tasks. `make test` and `make demo` set everything up on a
+# fresh clone of a fresh machine, then run; each step is stamped, so a second
+# run installs nothing.
+#
+#   .venv       CPU torch from the machine's local wheel, then `pip install -e '.[dev]'`
+#   dot         Debian's graphviz (apt-get when root, else a message and a failure)
+#   .venv-ref   torch 2.14.1 + torchvision 0.29.1 (a 5.5 GB CUDA build), only to
+#               dump torchvision's models into .cache/ref for the parity tests;
+#               created only when that cache is missing or out of date
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# "+cpu" pins the wheel on local disk: plain "torch" would resolve to PyPI's
+# multi-GB CUDA build.
+TORCH ?= torch==2.13.0+cpu
+PIP_FLAGS := --no-input --progress-bar off
+
+REF_VENV ?= .venv-ref
+REF_PY := $(REF_VENV)/bin/python
+REF_PACKAGES ?= torch==2.14.1 torchvision==0.29.1 numpy safetensors
+REF_CACHE ?= .cache/ref
+
+STAMP := $(VENV)/.netspec-installed
+REF_STAMP := $(REF_VENV)/.netspec-installed
+
+PYTEST_ARGS ?=
+
+.PHONY: test demo setup dot ref clean-ref
+
+# `python -m pytest` puts the repo root on sys.path, so tests import
+# `tests.reference.*` wherever they live.
+test: setup ref
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) -m compiler.demo
+
+setup: $(STAMP) dot
+
+$(STAMP): pyproject.toml
+	@start=$$(date +%s); \
+	if [ ! -x $(PY) ]; then $(PYTHON) -m venv $(VENV); fi; \
+	$(PY) -m pip install $(PIP_FLAGS) '$(TORCH)' || { \
+	  echo "error: could not install $(TORCH). It is a CPU wheel expected on local disk" \
+	       "(pip's find-links); install a CPU build of torch 2.13.0 into $(VENV) by hand," \
+	       "never plain 'torch' (that is the multi-GB CUDA build)." >&2; exit 1; }; \
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[dev]'; \
+	$(PY) -c 'import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith("2.13.0") else f"error: {v} replaced the CPU torch 2.13.0 in $(VENV)")'; \
+	touch $@; \
+	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
+
+dot:
+	@if ! command -v dot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing graphviz (dot) with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q graphviz || { apt-get update -q && apt-get install -y -q graphviz; }; \
+	  else \
+	    echo "error: graphviz's 'dot' is not installed. Install it as root:" \
+	         "'apt-get install graphviz' (Debian/Ubuntu; 'brew install graphviz' on macOS), then re-run make." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+ref: $(REF_CACHE)/stamp
+
+# The dump script writes the stamp after its last model. The venv is an
+# order-only prerequisite: an existing cache needs no .venv-ref at all.
+$(REF_CACHE)/stamp: tests/reference/dump_torchvision.py | $(REF_STAMP)
+	@start=$$(date +%s); \
+	$(REF_PY) tests/reference/dump_torchvision.py --out $(REF_CACHE); \
+	echo "ref: dumped torchvision references into $(REF_CACHE) in $$(( $$(date +%s) - start ))s"
+
+$(REF_STAMP):
+	@start=$$(date +%s); \
+	if [ ! -x $(REF_PY) ]; then $(PYTHON) -m venv $(REF_VENV); fi; \
+	$(REF_PY) -m pip install $(PIP_FLAGS) $(REF_PACKAGES); \
+	touch $@; \
+	echo "ref: $(REF_VENV) ready in $$(( $$(date +%s) - start ))s"
+
+# Frees the 5.5 GB of .venv-ref; the dumps in .cache/ref stay usable.
+clean-ref:
+	rm -rf $(REF_VENV)
