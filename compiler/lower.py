@@ -131,29 +131,34 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
         nonlocal device_node
         if device_node is None:
             first = env[block.inputs[0].id]
-            device_node = g.call_function(getattr, (first, "device"))
+            device_node = g.create_node("call_function", getattr, (first, "device"), name="device")
         return device_node
 
     for op in block.ops():
         args, kwargs = val(op.args), val(op.kwargs)
+        name = op.id
+
+        def node_(kind, target, a=(), k=None, _name=name):
+            return g.create_node(kind, target, tuple(a), k or {}, name=_name)
+
         if op.kind == "input":
-            node = g.placeholder(op.id)
+            node = node_("placeholder", op.id)
         elif op.kind == "module" and op.target == "Parameter":
-            node = g.get_attr(op.path)
+            node = node_("get_attr", op.path)
         elif op.kind in ("module", "block"):
-            node = g.call_module(op.path, tuple(args), dict(_CALL_KWARGS.get(op.target, {})))
+            node = node_("call_module", op.path, args, dict(_CALL_KWARGS.get(op.target, {})))
             if op.kind == "module" and op.target in _FIRST_OUTPUT:
                 node.name = op.id + "_out"
-                node = g.call_function(operator.getitem, (node, 0))
+                node = node_("call_function", operator.getitem, (node, 0))
         elif op.kind == "binop":
-            node = g.call_function(_BINOPS[op.target], tuple(args))
+            node = node_("call_function", _BINOPS[op.target], args)
         elif op.kind == "getitem":
-            node = g.call_function(operator.getitem, tuple(args))
+            node = node_("call_function", operator.getitem, args)
         elif op.kind in ("function", "method") and REGISTRY[op.target].target.startswith("method:"):
-            node = g.call_method(REGISTRY[op.target].target.split(":", 1)[1], tuple(args), kwargs)
+            node = node_("call_method", REGISTRY[op.target].target.split(":", 1)[1], args, kwargs)
         elif op.kind in ("function", "method"):
             if op.target == "neg":
-                node = g.call_function(operator.neg, tuple(args))
+                node = node_("call_function", operator.neg, args)
             else:
                 ldef = REGISTRY[op.target]
                 fn = resolve_target(ldef.target)
@@ -161,10 +166,9 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
                     args = (list(args),)
                 if ldef.factory and block.inputs:
                     kwargs = dict(kwargs, device=device())
-                node = g.call_function(fn, tuple(args), kwargs)
+                node = node_("call_function", fn, args, kwargs)
         else:  # pragma: no cover - the elaborator makes no other kinds
             raise AssertionError(op.kind)
-        node.name = g._graph_namespace.create_name(op.id, node) if node.op != "placeholder" else node.name
         node.meta["span"] = op.span
         node.meta["netspec_op"] = op.id
         env[op.id] = node

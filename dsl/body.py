@@ -83,6 +83,7 @@ class _Body(ExprEvaluator):
         self.forward_names = _static_names(self.defn.body, set())
         self.explicit = _labels(self.defn.body, set())
         self.ties: list[Op] = []
+        self.errors_before = elab.diags.error_count
         self.ids: Counter = Counter()
 
     # ---------- driver ----------
@@ -251,8 +252,9 @@ class _Body(ExprEvaluator):
                 v = ERR
             return (d.name, None if v is ERR else v)
         e = d.expr
-        if isinstance(e, A.Name) and len(e.parts) == 1 and e.id not in self.env and e.id not in CONSTANTS:
-            return (e.id, None)  # a symbolic dim with no default
+        if isinstance(e, A.Name) and len(e.parts) == 1 and e.id not in CONSTANTS and \
+                (e.id not in self.env or isinstance(self.env[e.id], DimVal)):
+            return (e.id, None)  # a symbolic dim with no default, or one shared with an earlier input
         v = self.ev(e)
         if v is ERR:
             return (f"?{axis}", None)
@@ -262,7 +264,13 @@ class _Body(ExprEvaluator):
         return v
 
     def st_Assign(self, s):
-        v = self.ev(s.expr)
+        layer_call = self.as_layer_step(s.expr)
+        if layer_call is not None:  # `a, b = Block(8)(x, y)`: a step whose results get names
+            v = self.apply_step(layer_call)
+            if v is None:
+                v = ERR
+        else:
+            v = self.ev(s.expr)
         if len(s.targets) == 1:
             name = self.name_text(s.targets[0])
             if name is ERR:
@@ -397,6 +405,7 @@ class _Body(ExprEvaluator):
         self.output(s.name, s.expr, s.span, s.task, task_args, True, s.doc)
 
     def output(self, name, expr, span, task, task_args, is_head, doc):
+        self.declared_outputs = True
         v = self.ev(expr) if expr is not None else self.flow
         if v is None:
             self.diags.error(f"'{name}': nothing flows here yet", span)
@@ -412,7 +421,33 @@ class _Body(ExprEvaluator):
         self.block.outputs.append(Output(name, v, span, task, task_args, is_head, doc))
 
     # ---------- steps ----------
+    def as_layer_step(self, e) -> A.Step | None:
+        """`Layer(args)(inputs)` or `Layer(args)` on the right of `=`, as a Step; else None."""
+        if not isinstance(e, A.Call):
+            return None
+        inner, inputs = (e.func, e.args) if isinstance(e.func, A.Call) else (e, None)
+        if not isinstance(inner.func, (A.Name, A.Attr)):
+            return None
+        parts, f = [], inner.func
+        while isinstance(f, A.Attr):
+            parts.append(A.Name(f.name, (f.name,), f.span))
+            f = f.obj
+        if not isinstance(f, A.Name):
+            return None
+        ref = tuple([f] + parts[::-1])
+        text = ".".join(n.id for n in ref)
+        target = self.find_def(text) if len(ref) > 1 or f.id not in self.env else None
+        if target is None and len(ref) == 1 and f.id not in self.env:
+            ldef = REGISTRY.get(f.id)
+            target = ldef if ldef is not None and ldef.is_module else None
+        if target is None:
+            return None
+        return A.Step(None, ref, inner.args, inputs, None, e.span)
+
     def st_Step(self, s):
+        self.apply_step(s)
+
+    def apply_step(self, s):
         text = s.ref_text
         head = s.ref[0]
         if len(s.ref) == 1 and s.args is None and s.inputs is None and s.label is None:
@@ -462,7 +497,7 @@ class _Body(ExprEvaluator):
         else:
             res = self.step_function(s, target, inputs)
         if res is None:
-            return
+            return None
         self.flow = res
         if s.label is not None:
             lbl = self.name_text(s.label)
@@ -470,6 +505,7 @@ class _Body(ExprEvaluator):
                 self.bind(lbl, res)
         if s.bind is not None:
             self.bind_as(s.bind, res)
+        return res
 
     def bind_as(self, name: A.Name, v):
         n = self.name_text(name)
@@ -740,7 +776,7 @@ class _Body(ExprEvaluator):
                 self.diags.error(f"tie={path}: no layer '{path}' in {self.defn.kind} '{self.defn.name}'"
                                  f"{did_you_mean(path, [p for p in self.paths if p != op.path])}", sp)
                 op.tie = None
-        if not self.block.outputs:
+        if not self.block.outputs and not getattr(self, "declared_outputs", False):
             if self.defn.kind == "model":
                 self.diags.error(f"model '{self.defn.name}' has no head: end it with `head NAME` "
                                  "(e.g. `head logits: classify`)", self.defn.span)
@@ -753,7 +789,7 @@ class _Body(ExprEvaluator):
                 if r.node is not None and r.node in self.g:
                     self.g.add_edge(r.node, n, skip=(op.flow_input is not None and r.node != op.flow_input))
         from .checks import check_block
-        check_block(self.block, self.diags)
+        check_block(self.block, self.diags, errors_so_far=self.errors_before != self.elab.diags.error_count)
 
 
 class _LayerPath:

@@ -65,6 +65,8 @@ def check_model_inputs(block: BlockGraph, diags) -> None:
 RULES = (check_cycles, check_unused, check_heads_reachable, check_model_inputs)
 
 
-def check_block(block: BlockGraph, diags) -> None:
+def check_block(block: BlockGraph, diags, errors_so_far: bool = False) -> None:
     for rule in RULES:
+        if errors_so_far and rule is check_unused:
+            continue  # unused results after an error are its echo, not news
         rule(block, diags)

@@ -119,6 +119,10 @@ class Diagnostics:
             self._add(d.severity, d.message, d.span, d.notes)
 
     @property
+    def error_count(self) -> int:
+        return sum(d.severity == "error" for d in self.items)
+
+    @property
     def has_errors(self) -> bool:
         return any(d.severity == "error" for d in self.items)
 
