@@ -40,12 +40,10 @@ def resolve_target(target: str):
 
 def make_layer(op: Op) -> nn.Module:
     """Construct the torch module of a `module` op (on the current default device)."""
-    ldef = REGISTRY[op.target]
-    cls = resolve_target(ldef.target)
     args, kwargs = list(op.ctor_args), dict(op.ctor_kwargs)
     if op.target == "Parameter":
         return nn.Parameter(torch.empty(*args))
-    return cls(*args, **kwargs)
+    return resolve_target(REGISTRY[op.target].target)(*args, **kwargs)
 
 
 def apply_init(module, spec: InitSpec, name: str) -> None:

@@ -297,8 +297,7 @@ class _Body(ExprEvaluator):
             self.diags.error(f"cannot unpack {v!r}", s.expr.span)
             return
         for i, n in enumerate(names):
-            self.bind(n, self.add_call("getitem", "getitem", (v, i), {}, s.span, label=f"[{i}]",
-                                       id_hint=n))
+            self.bind(n, self.add_call("getitem", "getitem", (v, i), {}, s.span, label=n, id_hint=n))
 
     def st_Merge(self, s):
         if self.flow is None:
