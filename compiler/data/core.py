@@ -164,6 +164,8 @@ class Loader:
         return next(self._it)
 
     def state_dict(self) -> dict:
+        if self.offset >= self.batches_per_epoch:  # finished an epoch the generator has not rolled over yet
+            return {"epoch": self.epoch + 1, "offset": 0}
         return {"epoch": self.epoch, "offset": self.offset}
 
     def load_state_dict(self, state: dict) -> None:

@@ -9,6 +9,7 @@ sorted set of characters, saved with the run as vocab.json.
 """
 from __future__ import annotations
 
+import functools
 import math
 import sysconfig
 from pathlib import Path
@@ -51,6 +52,7 @@ def pycode_files(root: str | None = None) -> list[Path]:
     return files
 
 
+@functools.lru_cache(maxsize=2)  # read once per process: eval, resume and tests reuse it
 def pycode_bytes(cap: int = PYCODE_CAP) -> bytes:
     chunks, total = [], 0
     for p in pycode_files():
