@@ -1,0 +1,208 @@
+"""The `netspec` command line: check, render, summary, compile, layers, and (from
+compiler.train_cli) train, eval, sample.
+
+Errors print as `FILE:LINE:COL: error: ...` with the source line and a caret and exit 1;
+usage errors exit 2; no Python traceback reaches the user unless --debug is given.
+torch is imported only by the commands that need it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _common(p: argparse.ArgumentParser, *, model=True, inputs=True):
+    p.add_argument("file", help="a .nn spec file")
+    if model:
+        p.add_argument("--model", help="which model of the file (default: its `default model` or only model)")
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="K=V",
+                   help="override model parameters, e.g. --set n_layer=4 bias=false")
+    if inputs:
+        p.add_argument("--input", dest="inputs", action="extend", nargs="+", default=[], metavar="NAME=SHAPE",
+                       help="input size for shape inference, e.g. --input x=1x3x224x224")
+    p.add_argument("--path", action="append", default=[], metavar="DIR", help="extra folder to search for imports")
+
+
+def _color(stream) -> bool:
+    return stream.isatty() and os.environ.get("NO_COLOR") is None
+
+
+def _print_diags(diags, stream=sys.stderr):
+    for d in diags:
+        print(d.format(color=_color(stream)), file=stream)
+
+
+def _analyze(args, file=None, model=None):
+    from dsl.params import parse_input_shapes, parse_overrides
+
+    from .builder import analyze
+    return analyze(file or args.file, model if model is not None else args.model,
+                   parse_overrides(args.overrides), input_shapes=parse_input_shapes(getattr(args, "inputs", [])),
+                   extra_paths=args.path)
+
+
+def _shape(t) -> str:
+    return "[" + ", ".join(str(d) for d in t) + "]"
+
+
+def cmd_check(args) -> int:
+    from dsl.errors import NetspecError
+    from dsl.frontend import elaborate
+    from dsl.loader import load
+    from dsl.params import parse_overrides
+
+    if args.all:
+        program = load(args.file, extra_paths=args.path)
+        names = [d.name for d in program.models()]
+    else:
+        names = [args.model]
+    failed = False
+    for name in names:
+        try:
+            if args.no_shapes:
+                checked = elaborate(args.file, name, parse_overrides(args.overrides), extra_paths=args.path)
+                _print_diags(checked.warnings)
+                g = checked.graph
+                ins = ", ".join(op.id for op in g.inputs)
+                heads = ", ".join(o.name for o in g.outputs)
+                print(f"{args.file}: model {g.name} ok: inputs {ins}; heads {heads}")
+                continue
+            a = _analyze(args, model=name)
+        except NetspecError as e:
+            _print_diags(e.diagnostics)
+            failed = True
+            continue
+        _print_diags(a.checked.warnings)
+        info = a.info
+        ins = ", ".join(f"{i.name} {i.dtype}{_shape(i.shape)}" for i in info.inputs)
+        heads = ", ".join(f"{h.name}{_shape(h.shape or ())}" + (f" ({h.task})" if h.task else "") for h in info.heads)
+        print(f"{args.file}: model {info.name} ok: inputs {ins}; heads {heads}; {a.num_params:,} parameters")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_render(args) -> int:
+    from dsl.render import render
+
+    a = _analyze(args)
+    _print_diags(a.checked.warnings)
+    title = f"{a.info.name}  ({a.num_params:,} parameters)"
+    out = render(a.graph, args.output, depth=args.depth, shapes=None if args.no_shapes else a.shapes, title=title)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    from .summary import print_summary, summarize
+
+    a = _analyze(args)
+    _print_diags(a.checked.warnings)
+    s = summarize(a, depth=args.depth)
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print_summary(s)
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from dsl.params import parse_overrides
+
+    from .eject import eject
+
+    code = eject(args.file, args.model, parse_overrides(args.overrides), extra_paths=args.path,
+                 class_name=args.class_name)
+    if args.output == "-":
+        sys.stdout.write(code)
+    else:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(code)
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def cmd_layers(args) -> int:
+    from dsl.registry import REGISTRY
+
+    for name, d in sorted(REGISTRY.items(), key=lambda kv: (kv[1].kind, kv[0].lower())):
+        sig = ", ".join(("*" if a.variadic else "") + a.name + ("" if a.required or a.variadic else f"={a.default!r}")
+                        for a in d.schema)
+        print(f"{d.kind:8} {d.category:10} {name}({sig})" + (f"  — {d.doc}" if d.doc else ""))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="netspec", description="A graph-based architecture DSL and compiler for "
+                                "neural networks: check, render, summarize, compile and train .nn specs.")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", help="check a spec: names, arity, cycles, shapes; print its parameter count")
+    _common(c)
+    c.add_argument("--all", action="store_true", help="check every model of the file")
+    c.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("render", help="draw the network with Graphviz (inputs at the bottom, heads at the top)")
+    _common(r)
+    r.add_argument("-o", "--output", required=True, help="output file: .svg, .png, .pdf or .dot")
+    r.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N into one node")
+    r.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
+    r.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates")
+    _common(s)
+    s.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    s.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
+    s.set_defaults(func=cmd_summary)
+
+    k = sub.add_parser("compile", help="eject standalone PyTorch code (imports only torch)")
+    _common(k, inputs=False)
+    k.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
+    k.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
+    k.set_defaults(func=cmd_compile)
+
+    l = sub.add_parser("layers", help="list the layers and tensor ops the language knows")
+    l.set_defaults(func=cmd_layers)
+
+    try:
+        from .train_cli import register
+    except ImportError:  # the training commands are optional until their module exists
+        register = None
+    if register is not None:
+        register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from dsl.errors import NetspecError
+
+    try:
+        return args.func(args) or EXIT_OK
+    except NetspecError as e:
+        _print_diags(e.diagnostics)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # a bug of ours or an environment problem: never a traceback by default
+        if args.debug:
+            raise
+        kind = getattr(e, "user_error", False) or type(e).__name__ in ("DataError", "WeightsError", "ConfigError")
+        msg = f"error: {e}" if kind else f"internal error: {type(e).__name__}: {e} (run with --debug for details)"
+        print(msg, file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

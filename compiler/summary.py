@@ -1,0 +1,136 @@
+"""`netspec summary`: per layer its name, type, output shape, parameters and
+multiply-accumulates per sample, grouped by block, with totals.
+
+Everything comes from an `Analysis` (meta device), so no real weight is allocated.
+"""
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from dsl.ir import BlockGraph
+
+from .builder import Analysis, count_params
+
+
+def _numel(shape) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def _macs(op, module, in_shapes, out_meta, batch: int) -> int | None:
+    """Multiply-accumulates per sample for the layers where the count is standard."""
+    if out_meta is None or not hasattr(out_meta, "shape"):
+        return None
+    out = _numel(out_meta.shape) // max(batch, 1)
+    if isinstance(module, nn.Linear):
+        return out * module.in_features
+    if isinstance(module, nn.Bilinear):
+        return out * module.in1_features * module.in2_features
+    if isinstance(module, nn.modules.conv._ConvNd):
+        k = _numel(module.kernel_size)
+        if isinstance(module, nn.modules.conv._ConvTransposeNd):
+            return _numel(in_shapes[0]) // max(batch, 1) * module.out_channels // module.groups * k
+        return out * (module.in_channels // module.groups) * k
+    if op.kind == "binop" and op.target == "matmul" and len(in_shapes) == 2 and in_shapes[0]:
+        return out * in_shapes[0][-1]
+    if isinstance(module, (nn.LSTM, nn.GRU)):
+        gates = 4 if isinstance(module, nn.LSTM) else 3
+        h, i = module.hidden_size, module.input_size
+        steps = out // (h * (2 if module.bidirectional else 1))
+        return steps * gates * (i * h + h * h) * (2 if module.bidirectional else 1)
+    return 0 if op.kind == "module" else None
+
+
+def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, batch, seen: set, rows: list):
+    for op in block.ops():
+        if op.kind == "input" and level > 0:
+            continue
+        path = prefix + (op.path or op.id)
+        meta = a.shapes.get(path)
+        shape = list(meta.shape) if hasattr(meta, "shape") else [list(m.shape) for m in meta] if meta else None
+        if shape is None and op.kind not in ("module", "block"):
+            continue  # runtime sizes and devices are not layers
+        module = None
+        if op.kind in ("module", "block"):
+            module = gm.get_submodule(op.path) if op.target != "Parameter" else gm.get_parameter(op.path)
+        tensors = module.parameters() if isinstance(module, nn.Module) else [module] if module is not None else []
+        params = 0
+        for p in tensors:  # a tied weight counts where it first appears
+            if id(p) not in seen:
+                seen.add(id(p))
+                params += p.numel()
+        in_shapes = [list(a.shapes[prefix + (block.op(r.node).path or r.node)].shape)
+                     for r in _tensor_refs(op) if hasattr(a.shapes.get(prefix + (block.op(r.node).path or r.node)),
+                                                          "shape")]
+        if op.kind == "block" and (depth is None or level < depth):
+            rows.append({"name": path, "type": op.block.name, "shape": shape, "params": params, "macs": None,
+                         "depth": level, "block": True, "doc": op.doc})
+            start = len(rows)
+            # params were counted for the whole block; children recount their own parts
+            for p in module.parameters():
+                seen.discard(id(p))
+            _rows(op.block, module, a, path + ".", level + 1, depth, batch, seen, rows)
+            rows[start - 1]["macs"] = sum(r["macs"] or 0 for r in rows[start:] if not r["block"])
+            continue
+        macs = _macs(op, module, in_shapes, meta, batch) if op.kind != "block" else \
+            _block_macs(op.block, module, a, path + ".", batch)
+        typ = op.target if op.kind in ("module", "block", "input") else op.label.split("(")[0]
+        rows.append({"name": path, "type": typ, "shape": shape, "params": params, "macs": macs, "depth": level,
+                     "block": False, "doc": op.doc})
+
+
+def _block_macs(block, gm, a, prefix, batch) -> int:
+    rows: list = []
+    _rows(block, gm, a, prefix, 1, None, batch, set(), rows)
+    return sum(r["macs"] or 0 for r in rows if not r["block"])
+
+
+def _tensor_refs(op):
+    from dsl.ir import walk_refs
+    return [r for r in walk_refs(op.args) if r.node is not None]
+
+
+def summarize(a: Analysis, depth: int | None = None) -> dict:
+    batch = a.info.inputs[0].shape[0] if a.info.inputs and a.info.inputs[0].shape else 1
+    rows: list = []
+    _rows(a.graph, a.module, a, "", 0, depth, batch, set(), rows)
+    return {
+        "model": a.info.name,
+        "file": a.info.source,
+        "params": a.num_params,
+        "trainable_params": a.trainable_params,
+        "macs": sum(r["macs"] or 0 for r in rows if not r["block"]),
+        "batch": batch,
+        "inputs": {i.name: list(i.shape) for i in a.info.inputs},
+        "outputs": {h.name: list(h.shape) if h.shape else None for h in a.info.heads},
+        "heads": {h.name: {"task": h.task, "weight": h.weight} for h in a.info.heads},
+        "parameters": dict(a.info.params),
+        "layers": rows,
+    }
+
+
+def _fmt_int(n) -> str:
+    return "" if n is None else f"{n:,}"
+
+
+def print_summary(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{s['model']}  ({s['file']})", title_justify="left", show_lines=False)
+    for col, just in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"),
+                      ("MACs / sample", "right")):
+        t.add_column(col, justify=just, no_wrap=col != "layer")
+    for r in s["layers"]:
+        name = "  " * r["depth"] + r["name"].split(".")[-1] if r["depth"] else r["name"]
+        style = "bold" if r["block"] else None
+        shape = "" if r["shape"] is None else str(r["shape"]).replace("'", "")
+        t.add_row(name, r["type"], shape, _fmt_int(r["params"]) if r["params"] or r["block"] else "",
+                  _fmt_int(r["macs"]) if r["macs"] else "", style=style)
+    console = Console(width=max(120, Console().width))
+    console.print(t)
+    console.print(f"[bold]total[/bold]: {s['params']:,} parameters ({s['trainable_params']:,} trainable), "
+                  f"{s['macs']:,} MACs per sample; inputs "
+                  + ", ".join(f"{k}{v}" for k, v in s["inputs"].items()) + "; outputs "
+                  + ", ".join(f"{k}{v}" for k, v in s["outputs"].items()))
