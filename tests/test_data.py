@@ -45,10 +45,6 @@ def test_split_is_deterministic_disjoint_and_complete():
     assert not np.array_equal(va, va3)
 
 
-class Range(torch.utils.data.Dataset):
-    pass
-
-
 class IdSplit:
     """A split whose batch is its indices (plus the epoch), to watch the loader."""
 

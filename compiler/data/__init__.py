@@ -17,7 +17,7 @@ import torch
 from .core import Data, DataError, Loader, Split, Want, eval_batches, split_indices  # noqa: F401
 
 __all__ = ["Data", "DataError", "Loader", "Split", "Want", "eval_batches", "load_data", "parse_source",
-           "want_from_info", "check_model", "outputs_by_head", "SOURCES"]
+           "want_from_info", "check_model", "outputs_by_head", "probe_shapes", "split_indices", "SOURCES"]
 
 SOURCES = ("digits", "shapes", "pycode", "text", "images", "mnist", "cifar10")
 _FLOAT = {"float32", "float", "float16", "half", "bfloat16", "float64", "double"}
@@ -253,10 +253,7 @@ def outputs_by_head(out: Any, info) -> dict[str, torch.Tensor]:
 def _probe_input(inp, batch: int = 2) -> torch.Tensor:
     shape = list(inp.shape) if inp.shape else [d if isinstance(d, int) else 1 for d in inp.dims]
     shape[0] = batch
-    dtype = getattr(torch, str(inp.dtype).replace("torch.", ""), torch.float32)
-    if dtype.is_floating_point:
-        return torch.zeros(shape, dtype=dtype)
-    return torch.zeros(shape, dtype=dtype)
+    return torch.zeros(shape, dtype=getattr(torch, str(inp.dtype).replace("torch.", ""), torch.float32))
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
