@@ -181,6 +181,8 @@ class Step:
     bind: Name | None
     span: Span
     doc: str | None = None
+    cond: "Expr | None" = None  # `Tanh() if act == "tanh" else ReLU()`: the condition
+    orelse: "Step | None" = None  # ... and the step used when it is false
 
     @property
     def ref_text(self) -> str:
@@ -194,6 +196,14 @@ class Merge:
     span: Span
     doc: str | None = None
     bind: Name | None = None  # `+x as x` rebinds x to the sum
+
+
+@dataclass(frozen=True)
+class Assert:
+    cond: Expr  # must hold at compile time
+    message: Expr | None
+    span: Span
+    doc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,7 @@ class If:
     doc: str | None = None
 
 
-Stmt = Union[Input, Output, Head, Assign, Step, Merge, Pass, Group, Residual, For, Repeat, If]
+Stmt = Union[Input, Output, Head, Assign, Step, Merge, Pass, Assert, Group, Residual, For, Repeat, If]
 
 
 # ---- top level ----
@@ -262,6 +272,7 @@ class Def:
     default: bool  # `default model ...`
     span: Span  # the whole definition's header
     doc: str | None = None
+    alias: tuple | None = None  # `model ResNet18 = ResNet(layers=[2, 2, 2, 2])`: (ref names, args)
 
 
 @dataclass(frozen=True)

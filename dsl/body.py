@@ -178,12 +178,8 @@ class _Body(ExprEvaluator):
         return ERR
 
     def find_def(self, dotted: str):
-        ns = self.elab.program.namespaces[self.entry.module.file]
-        parts = dotted.split(".")
-        cur = ns.names.get(parts[0])
-        for p in parts[1:]:
-            cur = cur.names.get(p) if isinstance(cur, ModuleNamespace) else None
-        return cur
+        from .elaborate import lookup_def
+        return lookup_def(self.elab.program, self.entry.module, dotted)
 
     def module_path(self, label: A.Name | None, type_name: str, span: Span) -> str | None:
         """The module path of a layer step, checking for duplicates."""
@@ -216,6 +212,16 @@ class _Body(ExprEvaluator):
     # ---------- statements ----------
     def st_Pass(self, s):
         pass
+
+    def st_Assert(self, s):
+        c = self.ev(s.cond)
+        if has_err(c):
+            return
+        if not is_const(c):
+            self.diags.error("assert needs a compile-time condition (parameters, not tensors)", s.cond.span)
+        elif not c:
+            msg = self.ev(s.message) if s.message is not None else "assertion failed"
+            self.diags.error(str(msg), s.span)
 
     def st_Input(self, s):
         if s.name in self.block.graph:
@@ -447,6 +453,32 @@ class _Body(ExprEvaluator):
         self.apply_step(s)
 
     def apply_step(self, s):
+        if s.cond is not None:  # `Tanh() if act == "tanh" else ReLU()`
+            import dataclasses
+            c = self.ev(s.cond)
+            if has_err(c):
+                return self.fail_step(s)
+            if not is_const(c):
+                self.diags.error("the condition of a conditional step must be known at compile time", s.cond.span)
+                return self.fail_step(s)
+            chosen = s if c else s.orelse
+            s = dataclasses.replace(s, ref=chosen.ref, args=chosen.args, inputs=chosen.inputs, cond=None,
+                                    orelse=None)
+        res = self.apply_plain_step(s)
+        if res is None:
+            self.fail_step(s)
+        return res
+
+    def fail_step(self, s):
+        """After an error, names the step would bind are marked failed, not undefined."""
+        for n in (s.label, s.bind):
+            if n is not None:
+                text = self.name_text(n)
+                if text is not ERR and text not in self.block.params:
+                    self.env[text] = ERR
+        return None
+
+    def apply_plain_step(self, s):
         text = s.ref_text
         head = s.ref[0]
         if len(s.ref) == 1 and s.args is None and s.inputs is None and s.label is None:
@@ -489,6 +521,9 @@ class _Body(ExprEvaluator):
                     self.diags.error(f"inputs of a layer are tensors given by position, got {a.name or v!r}",
                                      a.span)
                     return
+        if isinstance(target, ModuleNamespace):
+            self.diags.error(f"'{name}' is an imported file; name one of its blocks: {name}.Block", head.span)
+            return None
         if isinstance(target, DefEntry):
             res = self.step_block(s, name, target, inputs)
         elif target.is_module:
@@ -533,8 +568,10 @@ class _Body(ExprEvaluator):
             return None
         if ldef.name == "MultiheadAttention" and len(tensor_in) == 1:
             tensor_in = tensor_in * 3  # self-attention: query = key = value
-        if ldef.inputs and len(tensor_in) != ldef.inputs:
-            self.diags.error(f"{ldef.name} takes {ldef.inputs} input(s), got {len(tensor_in)}", s.span)
+        most = ldef.extra.get("max_inputs", ldef.inputs)
+        if ldef.inputs and not ldef.inputs <= len(tensor_in) <= most:
+            want = f"{ldef.inputs}" if most == ldef.inputs else f"{ldef.inputs} to {most}"
+            self.diags.error(f"{ldef.name} takes {want} input(s), got {len(tensor_in)}", s.span)
             return None
         path = self.module_path(s.label, ldef.name, s.label.span if s.label else s.span)
         if bound is None or path is None:
@@ -736,6 +773,11 @@ class _Body(ExprEvaluator):
         args = self.ev_args(s.args or ())
         if any(has_err(v) for _, v, _ in args):
             return None
+        entry, alias_args = self.elab.resolve(entry)
+        if entry is None:
+            return None
+        given = {k for k, _, _ in args if k is not None}
+        args = [a for a in alias_args if a[0] not in given] + args
         params = self.elab.bind_params(entry, args, s.span)
         path = self.module_path(s.label, entry.defn.name, s.label.span if s.label else s.span)
         if params is None or path is None:

@@ -14,7 +14,7 @@ from . import ast as A
 from .errors import Diagnostics, Span, did_you_mean
 from .exprs import ERR, DimVal, ExprEvaluator, has_err, is_const
 from .ir import BlockGraph, InitSpec, Op, Output, Ref, walk_refs
-from .loader import DefEntry, ModuleNamespace, Program
+from .loader import DefEntry, ModuleNamespace, Program  # noqa: F401
 from .registry import COMMON_MODULE_KWARGS, REGISTRY, TYPES, LayerDef
 
 INIT_NAMES = ("normal", "uniform", "zeros", "ones", "constant", "kaiming", "kaiming_normal", "kaiming_uniform",
@@ -45,19 +45,50 @@ class Elaborator:
         self.stack: list[tuple[A.Def, Span]] = []
 
     def model(self, defn: A.Def, overrides: dict) -> BlockGraph | None:
-        entry = DefEntry(defn, self.program.main)
-        known = {p.name for p in defn.params}
-        args = []
+        entry, alias_args = self.resolve(DefEntry(defn, self.program.main))
+        if entry is None:
+            return None
+        known = {p.name for p in entry.defn.params}
+        args = list(alias_args)
         for k, v in overrides.items():
             if k not in known:
                 self.diags.error(f"model '{defn.name}' has no parameter '{k}'{did_you_mean(k, known)}; "
                                  f"parameters: {', '.join(sorted(known)) or 'none'}", None)
             else:
-                args.append((k, v, None))
+                args = [a for a in args if a[0] != k] + [(k, v, None)]
         params = self.bind_params(entry, args, defn.span)
         if params is None:
             return None
-        return self.instantiate(entry, params, None)
+        return self.instantiate(entry, params, defn.span if defn.alias else None, name=defn.name, kind=defn.kind)
+
+    def resolve(self, entry: DefEntry, seen=()):
+        """Follow `model A = B(args)` aliases: (the def with a body, keyword args as new defaults)."""
+        d = entry.defn
+        if d.alias is None:
+            return entry, []
+        if d in seen:
+            self.diags.error(f"'{d.name}' is defined in terms of itself", d.span)
+            return None, []
+        ref, args = d.alias
+        target = lookup_def(self.program, entry.module, ".".join(n.id for n in ref))
+        if not isinstance(target, DefEntry):
+            self.diags.error(f"unknown block or model '{'.'.join(n.id for n in ref)}'", ref[0].span)
+            return None, []
+        base, base_args = self.resolve(target, seen + (d,))
+        if base is None:
+            return None, []
+        scope = _ConstScope(self.diags, {})
+        mine = []
+        for a in args:
+            if a.name is None:
+                self.diags.error(f"'{d.name} = {base.defn.name}(...)' takes keyword arguments (name=value)", a.span)
+                return None, []
+            v = scope.ev(a.value)
+            if v is ERR:
+                return None, []
+            mine.append((a.name, v, a.span))
+        names = {k for k, _, _ in mine}
+        return base, [a for a in base_args if a[0] not in names] + mine
 
     def bind_params(self, entry: DefEntry, args, call_span) -> dict | None:
         """Match call arguments to a def's parameters; defaults may use earlier parameters."""
@@ -109,9 +140,10 @@ class Elaborator:
                 return None
         return params
 
-    def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None) -> BlockGraph | None:
+    def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None, *, name: str | None = None,
+                    kind: str | None = None) -> BlockGraph | None:
         d = entry.defn
-        key = (id(d), tuple((k, _freeze(v)) for k, v in params.items()))
+        key = (id(d), name, kind, tuple((k, _freeze(v)) for k, v in params.items()))
         if key in self.cache:
             return self.cache[key]
         if any(sd is d for sd, _ in self.stack):
@@ -119,7 +151,7 @@ class Elaborator:
             return None
         self.stack.append((d, call_span))
         try:
-            block = BlockGraph(d.name, d.kind, dict(params), d.span, doc=d.doc)
+            block = BlockGraph(name or d.name, kind or d.kind, dict(params), d.span, doc=d.doc)
             _Body(self, entry, block).run()
         finally:
             self.stack.pop()
@@ -133,6 +165,16 @@ class Elaborator:
             if span is not None:
                 out.append((span, f"in {d.kind} '{d.name}' instantiated here"))
         return out
+
+
+def lookup_def(program: Program, module: A.Module, dotted: str):
+    """A DefEntry (or ModuleNamespace) visible as `dotted` in `module`, else None."""
+    ns = program.namespaces[module.file]
+    parts = dotted.split(".")
+    cur = ns.names.get(parts[0])
+    for p in parts[1:]:
+        cur = cur.names.get(p) if isinstance(cur, ModuleNamespace) else None
+    return cur
 
 
 class _ConstScope(ExprEvaluator):

@@ -30,7 +30,8 @@ BINOPS = {"+": ("add", operator.add), "-": ("sub", operator.sub), "*": ("mul", o
           "/": ("truediv", operator.truediv), "//": ("floordiv", operator.floordiv),
           "%": ("mod", operator.mod), "@": ("matmul", operator.matmul), "**": ("pow", operator.pow)}
 COMPARES = {"==": ("eq", operator.eq), "!=": ("ne", operator.ne), "<": ("lt", operator.lt),
-            "<=": ("le", operator.le), ">": ("gt", operator.gt), ">=": ("ge", operator.ge)}
+            "<=": ("le", operator.le), ">": ("gt", operator.gt), ">=": ("ge", operator.ge),
+            "in": (None, lambda a, b: a in b), "not in": (None, lambda a, b: a not in b)}
 
 _FOLD = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "min": min, "max": max,
          "int": int, "float": float, "round": round, "len": len, "range": lambda *a: list(range(*a)),
@@ -175,6 +176,9 @@ class ExprEvaluator:
             except TypeError as ex:
                 self.diags.error(f"cannot compare {a!r} {e.op} {b!r}: {ex}", e.span)
                 return ERR
+        if name is None:
+            self.diags.error(f"'{e.op}' needs compile-time values", e.span)
+            return ERR
         return self.add_call("binop", name, (a, b), {}, e.span, label=e.op)
 
     def ev_Index(self, e):

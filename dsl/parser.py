@@ -18,6 +18,8 @@ from . import ast as A
 from .errors import Diagnostic, NetspecError, Span, remember_source
 
 MAX_SYNTAX_ERRORS = 20
+RESERVED = {"block", "model", "default", "import", "from", "as", "input", "output", "head", "residual", "repeat",
+            "for", "in", "if", "elif", "else", "pass", "and", "or", "not", "assert"}
 
 
 class _Indenter(Indenter):
@@ -147,8 +149,25 @@ class _ToAst(Transformer):
         return A.Assign(tuple(self.mkname(t) for t in targets), expr, self.span(meta))
 
     def step_stmt(self, meta, ch):
-        label, ref, args, inputs, bind = ch
-        return A.Step(label, ref, args, inputs, self.mkname(bind) if bind else None, self.span(meta))
+        label, (ref, args, inputs), cond, other, bind = ch
+        orelse = None
+        if other is not None:
+            oref, oargs, oinputs = other
+            orelse = A.Step(None, oref, oargs, oinputs, None, self.span(meta))
+        return A.Step(label, ref, args, inputs, self.mkname(bind) if bind else None, self.span(meta),
+                      cond=cond, orelse=orelse)
+
+    def step_target(self, meta, ch):
+        return tuple(ch)
+
+    def assert_stmt(self, meta, ch):
+        return A.Assert(ch[0], ch[1], self.span(meta))
+
+    def alias_def(self, meta, ch):
+        default, kind, name, ref, args = ch
+        return A.Def(str(kind), str(name), (), (), default is not None,
+                     Span(self.file, kind.line, kind.column, name.end_line, name.end_column),
+                     alias=(ref, tuple(args or ())))
 
     def label(self, meta, ch):
         return self.mkname(ch[0])
@@ -242,6 +261,12 @@ class _ToAst(Transformer):
     def compare(self, meta, ch):
         return A.Compare(str(ch[1]), ch[0], ch[2], self.span(meta))
 
+    def contains(self, meta, ch):
+        return A.Compare("in", ch[0], ch[1], self.span(meta))
+
+    def not_contains(self, meta, ch):
+        return A.Compare("not in", ch[0], ch[1], self.span(meta))
+
     def and_op(self, meta, ch):
         return A.BoolOp("and", ch[0], ch[1], self.span(meta))
 
@@ -301,6 +326,8 @@ def _syntax_message(err: UnexpectedInput) -> str:
         return "unclosed '[' : missing ']'"
     if exp == {"_INDENT"} or ("_INDENT" in exp and len(exp) <= 2):
         return "expected an indented block"
+    if "NAME" in exp and str(tok) in RESERVED:
+        return f"'{tok}' is a reserved word and cannot be used as a name"
     if tok.type in ("BLOCK", "MODEL", "DEFAULT") or str(tok) in ("block", "model"):
         return f"'{tok}' definitions must start at the beginning of a line, outside other definitions"
     if tok.type == "NAME" and "_NL" in exp:

@@ -212,7 +212,7 @@ _m("GRU", "torch.nn.GRU", "input_size:dim, hidden_size:dim, num_layers:dim=1, bi
 # ---- learned tensors and running statistics, for writing layers from primitives ----
 _m("Parameter", "netspec:Parameter", "*shape:dim", "param", inputs=0,
    doc="a learned tensor of this shape (init=zeros|ones|normal(std)...); its value is the tensor itself")
-_m("RunningStat", "netspec:RunningStat", "*shape:dim, momentum:prob=0.1, init:any=none", "param",
+_m("RunningStat", "netspec:RunningStat", "*shape:dim, momentum:prob=0.1, init:any=none", "param", max_inputs=2,
    doc="training: lerp the buffer towards the first input, return the last input; eval: return the buffer")
 
 # ---- tensor ops (functions; first parameter is the tensor a chain feeds in) ----
