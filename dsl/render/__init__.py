@@ -37,7 +37,8 @@ def _node_attrs(n: VNode) -> dict:
     if n.kind == "group":
         attrs.update(shape=S.GROUP_SHAPE, label=S.html_node(n.title, n.body))
     elif n.kind in ("block", "repeat"):
-        attrs.update(label=S.html_node(n.title, n.body), penwidth="2" if n.kind == "repeat" else "1")
+        attrs.update(label=S.html_node(n.title, n.body), penwidth="2" if n.kind == "repeat" else "1",
+                     margin="0.15,0.08")
     elif n.kind == "head":
         attrs.update(label=S.html_node(n.title, None), penwidth="1.5")
     elif n.kind == "input":
@@ -75,7 +76,7 @@ def _items(g: graphviz.Digraph, items):
 def _fold(cl: VCluster) -> VCluster:
     """A group holding nothing but one cluster (h: the ×12 run) is drawn as that cluster."""
     cl.items = [_fold(it) if isinstance(it, VCluster) else it for it in cl.items]
-    if cl.kind == "group" and len(cl.items) == 1 and isinstance(cl.items[0], VCluster):
+    if cl.kind == "group" and len(cl.items) == 1:
         return cl.items[0]
     return cl
 
@@ -91,8 +92,7 @@ def view_to_dot(view: View, graph: BlockGraph, shapes: dict | None = None, title
     with dot.subgraph(name="inputs") as sub:
         sub.attr(rank="source")
         _items(sub, view.inputs)
-    root = _fold(view.root)
-    _items(dot, root.items)
+    _items(dot, [_fold(it) if isinstance(it, VCluster) else it for it in view.root.items])
     with dot.subgraph(name="heads") as sub:
         sub.attr(rank="sink")
         _items(sub, view.heads)

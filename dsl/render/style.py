@@ -115,5 +115,5 @@ def title_label(title: str, subtitle: str | None, doc: str | None, categories) -
     if doc:
         for line in doc.strip().splitlines():
             rows.append(f'<TR><TD><I>{esc(line)}</I></TD></TR>')
-    rows.append(f"<TR><TD>{legend_table(categories)}</TD></TR>")
+    rows.append(f'<TR><TD ALIGN="CENTER">{legend_table(categories)}</TD></TR>')
     return '<<TABLE BORDER="0" CELLSPACING="1">' + "".join(rows) + "</TABLE>>"

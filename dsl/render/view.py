@@ -82,6 +82,15 @@ def _short(path: str, cluster: str | None) -> str:
     return path
 
 
+def _summary(members: list[tuple[bool, str]]) -> str:
+    """A collapsed group's second line: its layers in order, runs compressed (Block ×12)."""
+    layers = [t for is_layer, t in members if is_layer] or [t for _, t in members]
+    parts = _compress(layers)
+    if len(parts) > 4:
+        return " → ".join(parts[:3]) + f" → … ({len(layers)} layers)"
+    return " → ".join(parts)
+
+
 def _compress(targets: list[str]) -> list[str]:
     out: list[list] = []
     for t in targets:
@@ -175,7 +184,7 @@ class _Builder:
             where, lvl = container(op.cluster)
             if isinstance(where, VNode):  # inside a collapsed group
                 group_members[_group_of(where, prefix)].append(
-                    op.target if op.kind in ("block", "module") else op.label or op.target)
+                    (op.kind in ("block", "module"), op.target if op.kind in ("block", "module") else op.label))
                 src[op.id], dst[op.id] = [(where.id, key, False)], where.id
                 continue
             if op.kind == "block":
@@ -207,9 +216,7 @@ class _Builder:
             src[op.id], dst[op.id] = [(node.id, key, False)], node.id
 
         for gpath, members in group_members.items():
-            g = groups[gpath]
-            parts = _compress(members)
-            g.body = " → ".join(parts[:4]) + (f" … ({len(members)} ops)" if len(parts) > 4 else "")
+            groups[gpath].body = _summary(members)
 
         for u, v, data in bg.graph.edges(data=True):
             d = dst.get(v)
