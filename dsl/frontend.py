@@ -29,9 +29,14 @@ class Checked:
 
 def elaborate(source, model: str | None = None, overrides: dict | None = None, *, extra_paths=(),
               file: str | None = None) -> Checked:
-    program = load(source, extra_paths=extra_paths, file=file)
-    defn = select_model(program, model)
     diags = Diagnostics()
+    program = load(source, extra_paths=extra_paths, file=file, diags=diags)
+    try:
+        defn = select_model(program, model)
+    except NetspecError as e:
+        diags.extend(e.diagnostics)
+        diags.raise_if_errors()
+        raise
     elab = Elaborator(program, diags)
     graph = elab.model(defn, overrides or {})
     diags.raise_if_errors()
@@ -41,8 +46,8 @@ def elaborate(source, model: str | None = None, overrides: dict | None = None, *
 
 def check_all(source, *, extra_paths=(), overrides=None) -> tuple[Program, list[Checked], list[Diagnostic]]:
     """Elaborate every model of a file (for `netspec check` on a library file)."""
-    program = load(source, extra_paths=extra_paths)
     diags = Diagnostics()
+    program = load(source, extra_paths=extra_paths, diags=diags)
     out = []
     elab = Elaborator(program, diags)
     for d in program.models():

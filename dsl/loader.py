@@ -69,9 +69,13 @@ def _resolve(imp: A.Import, importer: str, extra_paths) -> Path | None:
     return None
 
 
-def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None) -> Program:
-    """Load a spec given as a path or as text. Raises NetspecError with every problem."""
-    diags = Diagnostics()
+def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None,
+         diags: Diagnostics | None = None) -> Program:
+    """Load a spec given as a path or as text. Raises NetspecError with every problem, or,
+    given `diags`, adds import problems there and returns what could be loaded (so the
+    caller can report them together with later errors)."""
+    collect = diags is not None
+    diags = diags if collect else Diagnostics()
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
                                            and source.endswith(".nn")):
         main = parse_file(source)
@@ -124,7 +128,8 @@ def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None) 
         return ns
 
     load_module(main)
-    diags.raise_if_errors()
+    if not collect:
+        diags.raise_if_errors()
     return Program(main, namespaces)
 
 

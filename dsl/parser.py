@@ -380,7 +380,14 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             else:
                 line = err.line if isinstance(err.line, int) and err.line > 0 else len(lines)
                 col = err.column if isinstance(err.column, int) and err.column > 0 else 1
-                errors.append(Diagnostic("error", _syntax_message(err), Span(file, line, col)))
+                opened = _open_bracket(lines, line, col)
+                if opened is not None:  # the real mistake is the bracket never closed
+                    line, col, ch = opened
+                    errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col)))
+                else:
+                    if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
+                        col = _end_of_code(lines[line - 1]) if line <= len(lines) else col
+                    errors.append(Diagnostic("error", _syntax_message(err), Span(file, line, col)))
             if len(errors) >= MAX_SYNTAX_ERRORS or not _blank_statement(lines, line):
                 raise NetspecError(errors) from None
             current = "\n".join(lines)
@@ -395,6 +402,46 @@ def parse(text: str, file: str = "<string>") -> A.Module:
                                            if hasattr(err.obj, "meta") else None)]) from None
         raise
     return _attach_docs(module, text)
+
+
+def _code_chars(lines, upto_line, upto_col):
+    """(line, col, char) of each code character before a position, skipping strings and comments."""
+    for n, text in enumerate(lines[:upto_line], 1):
+        quote = None
+        for c, ch in enumerate(text, 1):
+            if n == upto_line and c >= upto_col:
+                return
+            if quote:
+                quote = None if ch == quote else quote
+                continue
+            if ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            else:
+                yield n, c, ch
+
+
+def _open_bracket(lines, line, col):
+    """The innermost bracket opened on an earlier line and still open at (line, col), if any."""
+    stack = []
+    for n, c, ch in _code_chars(lines, line, col):
+        if ch in "([":
+            stack.append((n, c, ch))
+        elif ch in ")]" and stack:
+            stack.pop()
+    if stack and stack[-1][0] < line:
+        return stack[-1]
+    return None
+
+
+def _end_of_code(text: str) -> int:
+    """Column just after the last code character of a line (before a comment)."""
+    last = 0
+    for _, c, ch in _code_chars([text], 1, len(text) + 1):
+        if not ch.isspace():
+            last = c
+    return last + 1
 
 
 def _dedent_line(text: str, err: DedentError) -> int:
