@@ -54,12 +54,15 @@ $(STAMP): pyproject.toml
 	touch $@; \
 	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
 
+# DOT names the program to look for (override it to test the install path).
+DOT ?= dot
 dot:
-	@if ! command -v dot >/dev/null 2>&1; then \
+	@if ! command -v $(DOT) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing graphviz (dot) with apt-get"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -q graphviz || { apt-get update -q && apt-get install -y -q graphviz; }; \
+	    dot -V; \
 	  else \
 	    echo "error: graphviz's 'dot' is not installed. Install it as root:" \
 	         "'apt-get install graphviz' (Debian/Ubuntu; 'brew install graphviz' on macOS), then re-run make." >&2; \
