@@ -15,6 +15,7 @@ import operator
 import torch
 from torch import fx, nn
 
+from dsl.errors import Diagnostic, NetspecError
 from dsl.ir import BlockGraph, InitSpec, Op, Ref, SliceVal
 from dsl.registry import REGISTRY
 
@@ -147,6 +148,7 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
             node = node_("call_module", op.path, args, dict(_CALL_KWARGS.get(op.target, {})))
             if op.kind == "module" and op.target in _FIRST_OUTPUT:
                 node.name = op.id + "_out"
+                node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
                 node = node_("call_function", operator.getitem, (node, 0))
         elif op.kind == "binop":
             node = node_("call_function", _BINOPS[op.target], args)
@@ -192,10 +194,14 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
         _set_path(root, path, nn.Module())
     for op in block.ops():
         if op.kind == "module":
-            layer = make_layer(op)
+            try:
+                layer = make_layer(op)
+                for name, spec in op.init.items():
+                    apply_init(layer, spec, name)
+            except Exception as e:  # torch's own argument checks, e.g. embed_dim % num_heads
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise NetspecError([Diagnostic("error", f"cannot build {op.label}: {msg}", op.span)]) from None
             _set_path(root, op.path, layer)
-            for name, spec in op.init.items():
-                apply_init(layer, spec, name)
             if op.frozen:
                 for p in (layer.parameters() if isinstance(layer, nn.Module) else [layer]):
                     p.requires_grad_(False)

@@ -396,6 +396,16 @@ class _Body(ExprEvaluator):
         from .elaborate import TASKS
         task_args = {}
         for a in s.task_args:
+            if a.name == "target":  # the input this head reproduces, by name
+                tname = a.value.id if isinstance(a.value, A.Name) else a.value.value \
+                    if isinstance(a.value, A.String) else None
+                inputs = [op.id for op in self.block.inputs]
+                if tname not in inputs:
+                    self.diags.error(f"target= names an input of this model ({', '.join(inputs)})"
+                                     + did_you_mean(str(tname), inputs), a.value.span)
+                else:
+                    task_args["target"] = tname
+                continue
             v = self.ev(a.value)
             if a.name is None:
                 self.diags.error("task arguments are keywords: weight=..., target=...", a.span)
@@ -577,6 +587,9 @@ class _Body(ExprEvaluator):
         if bound is None or path is None:
             return None
         pos, kw = bound
+        for spec in ldef.schema[len(pos):]:  # netspec defaults that differ from torch's (batch_first=true)
+            if spec.name in ldef.extra.get("force", ()) and spec.name not in kw:
+                kw[spec.name] = spec.default
         for v in list(pos) + list(kw.values()):
             if not is_const(v):
                 self.diags.error(f"arguments of {ldef.name} must be known at compile time", s.span)

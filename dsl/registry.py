@@ -184,8 +184,8 @@ _m("ELU", "torch.nn.ELU", "alpha:float=1.0, inplace:bool=false", "activation", l
 _m("Tanh", "torch.nn.Tanh", "", "activation")
 _m("Sigmoid", "torch.nn.Sigmoid", "", "activation")
 _m("LeakyReLU", "torch.nn.LeakyReLU", "negative_slope:float=0.01, inplace:bool=false", "activation")
-_m("Softmax", "torch.nn.Softmax", "dim:int=none", "activation")
-_m("LogSoftmax", "torch.nn.LogSoftmax", "dim:int=none", "activation")
+_m("Softmax", "torch.nn.Softmax", "dim:int=-1", "activation", force=("dim",))
+_m("LogSoftmax", "torch.nn.LogSoftmax", "dim:int=-1", "activation", force=("dim",))
 _m("Softplus", "torch.nn.Softplus", "beta:float=1.0, threshold:float=20.0", "activation")
 # ---- shape / misc modules ----
 _m("Flatten", "torch.nn.Flatten", "start_dim:int=1, end_dim:int=-1", "shape")
@@ -199,15 +199,15 @@ _m("Embedding", "torch.nn.Embedding", "num_embeddings:dim, embedding_dim:dim, pa
 _m("MultiheadAttention", "torch.nn.MultiheadAttention",
    "embed_dim:dim, num_heads:dim, dropout:prob=0.0, bias:bool=true, add_bias_kv:bool=false, "
    "add_zero_attn:bool=false, kdim:any=none, vdim:any=none, batch_first:bool=true",
-   "attention", inputs=3, doc="query, key, value -> attention output (the weights are dropped)")
+   "attention", inputs=3, force=("batch_first",), doc="query, key, value -> attention output (the weights are dropped)")
 _m("ScaledDotProductAttention", "netspec:ScaledDotProductAttention",
    "dropout:prob=0.0, is_causal:bool=false, scale:any=none", "attention", inputs=3,
    doc="F.scaled_dot_product_attention(q, k, v) with dropout only in training")
 _m("LSTM", "torch.nn.LSTM", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
-   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent",
+   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent", force=("batch_first",),
    doc="returns the output sequence (the first output of torch's LSTM)")
 _m("GRU", "torch.nn.GRU", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
-   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent",
+   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent", force=("batch_first",),
    doc="returns the output sequence (the first output of torch's GRU)")
 # ---- learned tensors and running statistics, for writing layers from primitives ----
 _m("Parameter", "netspec:Parameter", "*shape:dim", "param", inputs=0,

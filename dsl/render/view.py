@@ -175,12 +175,12 @@ class _Builder:
                 continue
             if op.kind == "getitem" and _multi_block(bg, op):
                 block_op = bg.op(op.args[0].node)
-                if block_op.id in src and isinstance(src[block_op.id], dict):
-                    outs = src[block_op.id]
-                    name = block_op.block.outputs[op.args[1]].name
-                    src[op.id] = [(v, key, s) for v, _, s in outs.get(name, [])]
-                    dst[op.id] = None
-                    continue
+                outs = src.get(block_op.id, [])
+                if isinstance(outs, dict):  # expanded: the layer that made this output
+                    outs = outs.get(block_op.block.outputs[op.args[1]].name, [])
+                src[op.id] = [(v, key, s) for v, _, s in outs]
+                dst[op.id] = None
+                continue
             where, lvl = container(op.cluster)
             if isinstance(where, VNode):  # inside a collapsed group
                 group_members[_group_of(where, prefix)].append(
