@@ -206,7 +206,12 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
                 for p in (layer.parameters() if isinstance(layer, nn.Module) else [layer]):
                     p.requires_grad_(False)
         elif op.kind == "block":
-            _set_path(root, op.path, instantiate(op.block, cache, top=False))
+            try:
+                child = instantiate(op.block, cache, top=False)
+            except NetspecError as e:
+                e.diagnostics[0].notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
+                raise NetspecError(e.diagnostics) from None
+            _set_path(root, op.path, child)
     gm = fx.GraphModule(root, cache.graphs[key], class_name=block.name)
     for path in block.containers:  # keep empty-looking containers so paths exist even without call sites
         try:
