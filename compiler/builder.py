@@ -20,6 +20,7 @@ from dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
 from .lower import _GraphCache, instantiate
+from .metashapes import no_init
 from .shapes import TensorMeta, default_input_shapes, propagate
 
 
@@ -77,7 +78,7 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
     """Parse, check, lower on the meta device and infer every shape. Raises NetspecError."""
     checked = elaborate(_source_and_file(source), model, overrides, extra_paths=extra_paths)
     shapes_in = default_input_shapes(checked.graph, input_shapes)
-    with torch.device("meta"):
+    with torch.device("meta"), no_init():
         gm = instantiate(checked.graph, _GraphCache())
     gm.eval()  # batch statistics of a 1-sample batch are undefined; shapes are the same in both modes
     table, out = propagate(gm, checked.graph, shapes_in)

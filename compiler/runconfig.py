@@ -26,6 +26,7 @@ class RunConfig:
     vocab: str = "bytes"  # text data: "bytes" (256 ids, works on any file) or "char" (saved with the run)
     val_fraction: float | None = None  # held-out share when the data has no test split; None: 0.2 images, 0.1 text
     seq_len: int | None = None  # lm: tokens per sequence; None: the model's T (a fixed dim or block_size)
+    augment: bool = True  # image files / digits / MNIST / CIFAR: random shifts up to 1/8 of the side (train split only)
     num_workers: int = 0  # DataLoader worker processes; 0 keeps loading in-process (in-memory sets need no more)
 
     # --- optimisation -----------------------------------------------------
@@ -140,7 +141,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
-        if key == "compile":
+        if key in ("compile", "augment"):
             if isinstance(value, str):
                 low = value.lower()
                 if low in ("true", "yes", "1", "on"):

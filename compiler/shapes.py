@@ -17,6 +17,8 @@ from torch import fx, nn
 from dsl.errors import Diagnostic, NetspecError
 from dsl.ir import BlockGraph
 
+from .metashapes import rule_for
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
           "float64": torch.float64, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool,
           "uint8": torch.uint8}
@@ -131,6 +133,14 @@ class ShapeProp(fx.Interpreter):
 
     def call_module(self, target, args, kwargs):
         sub = self.fetch_attr(target)
+        rule = rule_for(sub)
+        if rule is not None and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+            try:
+                out = rule(sub, args[0])
+            except ValueError:
+                out = None  # let torch fail and word the message
+            if out is not None:
+                return out
         op = next((o for o in self.ops.values() if o.path == target and o.kind == "block"), None)
         if isinstance(sub, fx.GraphModule) and op is not None:
             try:

@@ -186,14 +186,14 @@ def load_data(source: str | None, info, cfg=None, *, model: torch.nn.Module | No
             from . import images
 
             if kind == "digits":
-                data = images.load_digits(name, want, cfg.seed, vf)
+                data = images.load_digits(name, want, cfg.seed, vf, cfg.augment)
             else:
                 folder = Path(arg)
                 if not folder.is_dir():
                     raise DataError(f"data '{name}': '{arg}' is not a folder")
                 loader = {"mnist": images.load_mnist, "cifar10": images.load_cifar10,
                           "images": images.load_folder}[kind]
-                data = loader(name, want, cfg.seed, vf, folder)
+                data = loader(name, want, cfg.seed, vf, folder, cfg.augment)
     _check_fit(data, info, head_shapes or {})
     return data
 

@@ -16,9 +16,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import Data, DataError, Split, Want, fit_images, image_stats, split_indices
+from .core import Data, DataError, Split, Want, _rng, fit_images, image_stats, split_indices
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def shift_images(x: torch.Tensor, shifts: np.ndarray) -> torch.Tensor:
+    """Translate each image by (dy, dx) whole pixels, filling with its border's darkest value."""
+    out = torch.empty_like(x)
+    h, w = x.shape[-2:]
+    for i, (dy, dx) in enumerate(shifts):
+        fill = x[i].amin()
+        out[i] = fill
+        ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+        out[i, :, yd, xd] = x[i, :, ys, xs]
+    return out
+
+
+class Shifts:
+    """Per-epoch random translations of up to 1/8 of the image side: a pure function of
+    (seed, epoch, sample), so augmented training stays exactly resumable."""
+
+    def __init__(self, n: int, side: int, seed: int):
+        self.n, self.max, self.seed = n, max(1, side // 8), seed
+        self._epoch, self._table = None, None
+
+    def __call__(self, rows: np.ndarray, epoch: int) -> np.ndarray:
+        if self._epoch != epoch:
+            self._table = _rng(self.seed, 0xA06, epoch).integers(-self.max, self.max + 1, size=(self.n, 2))
+            self._epoch = epoch
+        return self._table[rows]
 
 
 class ArraySplit(Split):
@@ -28,6 +56,7 @@ class ArraySplit(Split):
                  scale: float, mean: float = 0.0, std: float = 1.0):
         self.images, self.labels, self.idx, self.want = images, labels, idx, want
         self.scale, self.mean, self.std = scale, mean, std
+        self.shifts: Shifts | None = None  # set on the training split when augmenting
 
     def __len__(self):
         return len(self.idx)
@@ -37,14 +66,18 @@ class ArraySplit(Split):
         return self.images[j].float() * self.scale
 
     def batch(self, indices, epoch=0):
-        j = torch.as_tensor(self.idx[np.asarray(indices)])
+        rows = np.asarray(indices)
+        j = torch.as_tensor(self.idx[rows])
         x = self.images[j].float() * self.scale
+        if self.shifts is not None:
+            x = shift_images(x, self.shifts(rows, epoch))
         return {"x": fit_images(x, self.want, self.mean, self.std), "y": self.labels[j]}
 
 
 def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tensor, scale: float,
                 train_idx: np.ndarray, val_idx: np.ndarray, class_names: list[str], seed: int,
-                val_images: torch.Tensor | None = None, val_labels: torch.Tensor | None = None) -> Data:
+                val_images: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
+                augment: bool = False) -> Data:
     train = ArraySplit(images, labels, train_idx, want, scale)
     if val_images is None:
         val = ArraySplit(images, labels, val_idx, want, scale)
@@ -53,6 +86,8 @@ def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tenso
     mean, std = image_stats(train.raw, len(train), seed)
     for s in (train, val):
         s.mean, s.std = mean, std
+    if augment:
+        train.shifts = Shifts(len(train_idx), min(images.shape[-2:]), seed)
     return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(class_names),
                 class_names=class_names, provides=frozenset({"y"}))
 
@@ -60,14 +95,15 @@ def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tenso
 # --------------------------------------------------------------------------
 
 
-def load_digits(name: str, want: Want, seed: int, val_fraction: float) -> Data:
+def load_digits(name: str, want: Want, seed: int, val_fraction: float, augment: bool = False) -> Data:
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits()  # ships inside scikit-learn: nothing is downloaded
     images = torch.as_tensor(d.images, dtype=torch.float32).unsqueeze(1)  # [1797, 1, 8, 8], 0..16
     labels = torch.as_tensor(d.target, dtype=torch.int64)
     tr, va = split_indices(len(labels), val_fraction, seed)
-    return _array_data(name, want, images, labels, 1 / 16, tr, va, [str(i) for i in range(10)], seed)
+    return _array_data(name, want, images, labels, 1 / 16, tr, va, [str(i) for i in range(10)], seed,
+                       augment=augment)
 
 
 # --------------------------------------------------------------------------
@@ -96,7 +132,7 @@ def _find(folder: Path, split: str, what: str) -> Path | None:
     return hits[0] if hits else None
 
 
-def load_mnist(name: str, want: Want, seed: int, val_fraction: float, folder: Path) -> Data:
+def load_mnist(name: str, want: Want, seed: int, val_fraction: float, folder: Path, augment: bool = False) -> Data:
     tr_img, tr_lab = _find(folder, "train", "images"), _find(folder, "train", "labels")
     if tr_img is None or tr_lab is None:
         raise DataError(f"{folder}: no MNIST train-images-idx3-ubyte / train-labels-idx1-ubyte (optionally .gz)")
@@ -114,9 +150,9 @@ def load_mnist(name: str, want: Want, seed: int, val_fraction: float, folder: Pa
         vi, vl = _read_idx(te_img), _read_idx(te_lab)
         vi_t, vl_t = torch.from_numpy(vi.copy()).unsqueeze(1), torch.from_numpy(vl.astype(np.int64))
         return _array_data(name, want, img_t, lab_t, 1 / 255, np.arange(len(lab_t)), np.arange(len(vl_t)),
-                           names, seed, vi_t, vl_t)
+                           names, seed, vi_t, vl_t, augment=augment)
     tr, va = split_indices(len(lab_t), val_fraction, seed)
-    return _array_data(name, want, img_t, lab_t, 1 / 255, tr, va, names, seed)
+    return _array_data(name, want, img_t, lab_t, 1 / 255, tr, va, names, seed, augment=augment)
 
 
 # --------------------------------------------------------------------------
@@ -145,7 +181,7 @@ def _cifar_arrays(batches: list[dict], path: Path) -> tuple[torch.Tensor, torch.
     return torch.from_numpy(data.reshape(-1, 3, side, side).copy()), torch.from_numpy(labels)
 
 
-def load_cifar10(name: str, want: Want, seed: int, val_fraction: float, folder: Path) -> Data:
+def load_cifar10(name: str, want: Want, seed: int, val_fraction: float, folder: Path, augment: bool = False) -> Data:
     train_files = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
     if not train_files:
         raise DataError(f"{folder}: no CIFAR-10 data_batch_* files")
@@ -161,9 +197,9 @@ def load_cifar10(name: str, want: Want, seed: int, val_fraction: float, folder: 
     if test.exists():
         vi, vl = _cifar_arrays([_unpickle(test)], test)
         return _array_data(name, want, images, labels, 1 / 255, np.arange(len(labels)), np.arange(len(vl)),
-                           names, seed, vi, vl)
+                           names, seed, vi, vl, augment=augment)
     tr, va = split_indices(len(labels), val_fraction, seed)
-    return _array_data(name, want, images, labels, 1 / 255, tr, va, names, seed)
+    return _array_data(name, want, images, labels, 1 / 255, tr, va, names, seed, augment=augment)
 
 
 # --------------------------------------------------------------------------
@@ -176,6 +212,7 @@ class FolderSplit(Split):
                  mean: float = 0.0, std: float = 1.0):
         self.files, self.labels, self.idx, self.want = files, labels, idx, want
         self.mean, self.std = mean, std
+        self.shifts: Shifts | None = None
 
     def __len__(self):
         return len(self.idx)
@@ -201,11 +238,15 @@ class FolderSplit(Split):
         return torch.stack(out).float() / 255
 
     def batch(self, indices, epoch=0):
-        j = torch.as_tensor(self.idx[np.asarray(indices)])
-        return {"x": fit_images(self.raw(indices), self.want, self.mean, self.std), "y": self.labels[j]}
+        rows = np.asarray(indices)
+        j = torch.as_tensor(self.idx[rows])
+        x = self.raw(rows)
+        if self.shifts is not None:
+            x = shift_images(x, self.shifts(rows, epoch))
+        return {"x": fit_images(x, self.want, self.mean, self.std), "y": self.labels[j]}
 
 
-def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: Path) -> Data:
+def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: Path, augment: bool = False) -> Data:
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{folder}: no class sub-folders (expected DIR/<class>/<image files>)")
@@ -223,5 +264,7 @@ def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: P
     mean, std = image_stats(train.raw, len(train), seed, limit=256)
     for s in (train, val):
         s.mean, s.std = mean, std
+    if augment and want.kind == "image":
+        train.shifts = Shifts(len(tr), min(want.height, want.width), seed)
     return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(classes),
                 class_names=classes, provides=frozenset({"y"}))
