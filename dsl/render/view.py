@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import BlockGraph, Op, Ref
+from .style import op_name
 
 HIDDEN_TARGETS = {"size", "numel"}
 
@@ -68,11 +69,18 @@ def _runs(bg: BlockGraph) -> dict[str, tuple[list[Op], int]]:
             continue
         last = runs[-1][-1] if runs else None
         if (last is not None and op.block is last.block and op.cluster == last.cluster
-                and op.flow_input == last.id and set(bg.graph.successors(last.id)) == {op.id}):
+                and _first_input(op) == last.id and set(bg.graph.successors(last.id)) == {op.id}):
             runs[-1].append(op)
         else:
             runs.append([op])
     return {op.id: (run, i) for run in runs if len(run) > 1 for i, op in enumerate(run)}
+
+
+def _first_input(op: Op) -> str | None:
+    """What an instance is applied to: the flow, or the first of Block(args)(x, memory)."""
+    if op.flow_input:
+        return op.flow_input
+    return next((a.node for a in op.args if isinstance(a, Ref)), None)
 
 
 def _short(path: str, cluster: str | None) -> str:
@@ -211,7 +219,7 @@ class _Builder:
                 src[op.id] = outs if len(outs) > 1 else next(iter(outs.values()), [])
                 dst[op.id] = None
                 continue
-            node = VNode(key, op.category, _name(op), op.label or op.target, _tip(key, op))
+            node = VNode(key, op.category, op_name(op), op.label or op.target, _tip(key, op))
             self.place(node, where)
             src[op.id], dst[op.id] = [(node.id, key, False)], node.id
 
@@ -263,11 +271,6 @@ def _multi_block(bg: BlockGraph, op: Op) -> bool:
         return False
     base = bg.op(op.args[0].node)
     return base.kind == "block" and len(base.block.outputs) > 1 and isinstance(op.args[1], int)
-
-
-def _name(op: Op) -> str | None:
-    from .style import op_name
-    return op_name(op)
 
 
 def _input_text(op: Op) -> str:
