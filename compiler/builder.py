@@ -74,9 +74,10 @@ def _source_and_file(source):
 
 
 def analyze(source, model: str | None = None, overrides: dict | None = None, *,
-            input_shapes: dict | None = None, extra_paths=()) -> Analysis:
-    """Parse, check, lower on the meta device and infer every shape. Raises NetspecError."""
-    checked = elaborate(_source_and_file(source), model, overrides, extra_paths=extra_paths)
+            input_shapes: dict | None = None, extra_paths=(), file: str | None = None) -> Analysis:
+    """Parse, check, lower on the meta device and infer every shape. Raises NetspecError.
+    `file` names spec text in messages (default "<string>")."""
+    checked = elaborate(_source_and_file(source), model, overrides, extra_paths=extra_paths, file=file)
     shapes_in = default_input_shapes(checked.graph, input_shapes)
     with torch.device("meta"), no_init():
         gm = instantiate(checked.graph, _GraphCache())

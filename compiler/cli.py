@@ -16,7 +16,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def _common(p: argparse.ArgumentParser, *, model=True, inputs=True):
-    p.add_argument("file", help="a .nn spec file")
+    p.add_argument("file", help="a .nn spec file ('-' reads standard input)")
     if model:
         p.add_argument("--model", help="which model of the file (default: its `default model` or only model)")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="K=V",
@@ -36,13 +36,26 @@ def _print_diags(diags, stream=sys.stderr):
         print(d.format(color=_color(stream)), file=stream)
 
 
-def _analyze(args, file=None, model=None):
+def _source(args):
+    """The spec argument: a path, or '-' for standard input."""
+    from pathlib import Path
+
+    if args.file == "-":
+        from dsl.errors import remember_source
+        text = sys.stdin.read()
+        remember_source("<stdin>", text)
+        args.file = "<stdin>"
+        args.text = text
+    return getattr(args, "text", None) or Path(args.file)
+
+
+def _analyze(args, model=None):
     from dsl.params import parse_input_shapes, parse_overrides
 
     from .builder import analyze
-    return analyze(file or args.file, model if model is not None else args.model,
+    return analyze(_source(args), model if model is not None else args.model,
                    parse_overrides(args.overrides), input_shapes=parse_input_shapes(getattr(args, "inputs", [])),
-                   extra_paths=args.path)
+                   extra_paths=args.path, file="<stdin>" if args.file == "<stdin>" else None)
 
 
 def _shape(t) -> str:
@@ -55,8 +68,9 @@ def cmd_check(args) -> int:
     from dsl.loader import load
     from dsl.params import parse_overrides
 
+    source = _source(args)
     if args.all:
-        program = load(args.file, extra_paths=args.path)
+        program = load(source, extra_paths=args.path, file="<stdin>" if args.file == "<stdin>" else None)
         names = [d.name for d in program.models()]
     else:
         names = [args.model]
@@ -64,7 +78,8 @@ def cmd_check(args) -> int:
     for name in names:
         try:
             if args.no_shapes:
-                checked = elaborate(args.file, name, parse_overrides(args.overrides), extra_paths=args.path)
+                checked = elaborate(source, name, parse_overrides(args.overrides), extra_paths=args.path,
+                                    file="<stdin>" if args.file == "<stdin>" else None)
                 _print_diags(checked.warnings)
                 g = checked.graph
                 ins = ", ".join(op.id for op in g.inputs)
@@ -113,7 +128,7 @@ def cmd_compile(args) -> int:
 
     from .eject import eject
 
-    code = eject(args.file, args.model, parse_overrides(args.overrides), extra_paths=args.path,
+    code = eject(_source(args), args.model, parse_overrides(args.overrides), extra_paths=args.path,
                  class_name=args.class_name)
     if args.output == "-":
         sys.stdout.write(code)

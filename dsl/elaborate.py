@@ -196,7 +196,12 @@ class _ConstScope(ExprEvaluator):
         self.diags.error("parameter defaults must be compile-time values", a[4])
         return ERR
 
-    call_function = find_def = None
+    def call_function(self, name, args, span, **k):
+        self.diags.error(f"'{name}' works on tensors; parameter values must be compile-time", span)
+        return ERR
+
+    def find_def(self, name):
+        return None
 
 
 class _Diags:
