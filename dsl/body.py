@@ -123,6 +123,9 @@ class _Body(ExprEvaluator):
     def add_call(self, kind, target, args, kwargs, span, label="", flow_input=None, category=None, id_hint=None):
         args = tuple(self.materialize(a) for a in args)
         kwargs = {k: self.materialize(v) for k, v in kwargs.items()}
+        if flow_input is None and isinstance(self.flow, Ref) and \
+                any(r is self.flow or r.node == self.flow.node for r in walk_refs(args)):
+            flow_input = self.flow.node  # the flow is the main path; other inputs are skips
         ldef = REGISTRY.get(target)
         cat = category or (ldef.category if ldef else "merge" if kind == "binop" else "op")
         op = Op(self.new_id(id_hint or target), kind, target, span, args, kwargs, cluster=self.cluster(),
@@ -807,7 +810,7 @@ class _Body(ExprEvaluator):
             self.diags.error(f"{entry.defn.kind} '{name}' takes {need} input(s) ({names}), got {len(tensor_in)}"
                              + (f"; write {name}(...)({names})" if need > 1 else ""), s.span)
             return None
-        args_text = ", ".join(f"{v!r}" for v in params.values())
+        args_text = ", ".join(_fmt(v) for v in params.values())
         op = Op(self.new_id(path), "block", entry.defn.name, s.span, tuple(tensor_in), {}, path=path,
                 cluster=self.cluster(), category="block", block=child, doc=s.doc or entry.defn.doc,
                 flow_input=tensor_in[0].node if tensor_in and inputs is None else None,

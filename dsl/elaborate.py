@@ -151,7 +151,8 @@ class Elaborator:
             return None
         self.stack.append((d, call_span))
         try:
-            block = BlockGraph(name or d.name, kind or d.kind, dict(params), d.span, doc=d.doc)
+            doc = d.doc or (entry.module.doc if (kind or d.kind) == "model" else None)
+            block = BlockGraph(name or d.name, kind or d.kind, dict(params), d.span, doc=doc)
             _Body(self, entry, block).run()
         finally:
             self.stack.pop()
