@@ -329,3 +329,21 @@ def test_want_rejects_multi_input_models():
     with pytest.raises(DataError, match="Two takes 2 inputs .'a', 'b'.; training data feeds exactly one"):
         load_data("shapes", info)
     assert Want(model="m", input="x", kind="image").needs == frozenset()
+
+
+def test_augmented_training_images_shift_per_epoch_but_validation_does_not():
+    info = info_img(1, 8, 8)
+    data = load_data("digits", info, RunConfig(seed=0, augment=True))
+    plain = load_data("digits", info, RunConfig(seed=0))
+    idx = np.arange(16)
+    e0, e0b, e1 = data.train.batch(idx, 0)["x"], data.train.batch(idx, 0)["x"], data.train.batch(idx, 1)["x"]
+    assert torch.equal(e0, e0b) and not torch.equal(e0, e1)  # a pure function of (seed, epoch, sample)
+    assert not torch.equal(e0, plain.train.batch(idx, 0)["x"])
+    assert torch.equal(plain.train.batch(idx, 0)["x"], plain.train.batch(idx, 1)["x"])
+    assert torch.equal(data.val.batch(idx)["x"], plain.val.batch(idx)["x"])
+    # a shift moves pixels, it does not change them: every shifted row is a row of the original
+    from compiler.data.images import shift_images
+
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert shift_images(x, np.array([[1, 0]]))[0, 0].tolist() == [[0] * 4, [0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert shift_images(x, np.array([[0, -1]]))[0, 0, 0].tolist() == [1, 2, 3, 0]

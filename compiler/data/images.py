@@ -22,12 +22,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def shift_images(x: torch.Tensor, shifts: np.ndarray) -> torch.Tensor:
-    """Translate each image by (dy, dx) whole pixels, filling with its border's darkest value."""
+    """Translate each image by (dy, dx) whole pixels, filling with each channel's darkest value."""
     out = torch.empty_like(x)
     h, w = x.shape[-2:]
     for i, (dy, dx) in enumerate(shifts):
-        fill = x[i].amin()
-        out[i] = fill
+        out[i] = x[i].amin(dim=(-2, -1), keepdim=True)
         ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
         xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
         out[i, :, yd, xd] = x[i, :, ys, xs]
