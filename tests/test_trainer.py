@@ -340,3 +340,16 @@ def test_real_compiler_build_trains(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert set(res) == {"loss", "accuracy"} and res["accuracy"] > 0.6
     assert json.loads((out / "model.json").read_text())["overrides"] == {}
+
+
+def test_progress_rich_on_a_terminal_plain_lines_otherwise():
+    plain = io.StringIO()
+    train(make("mlp"), quiet(steps=40, eval_every=20, log_every=1), "digits", None, stream=plain, live=False)
+    lines = plain.getvalue().splitlines()
+    steps = [ln for ln in lines if ln.startswith("step ") and "/40" in ln]
+    assert 15 <= len(steps) <= 25  # about twenty lines a run, not one per step
+    assert sum(ln.startswith("step 20: val loss") or ln.startswith("step 40: val loss") for ln in lines) == 2
+    assert lines[-1].startswith("done: MLP 40/40 steps")
+    live = io.StringIO()
+    train(make("mlp"), quiet(steps=4, eval_every=0), "digits", None, stream=live, live=True)
+    assert "done: MLP 4/4 steps" in live.getvalue()
