@@ -204,9 +204,13 @@ def eject(source, model: str | None = None, overrides: dict | None = None, *, ex
     ej = _Ejector()
     top = ej.class_for(g, class_name or g.name)
     helpers = []
+    used = set(ej.globals.values())
     for obj in netspec_ops.EJECTED_SOURCES:
-        if any(obj.__name__ in c for c in ej.classes):
+        if obj in used or any(obj.__name__ in c for c in ej.classes):
             helpers.append(inspect.getsource(obj))
+    # fx names a non-torch function by its module path (compiler_ops_center_crop): alias it
+    helpers += [f"{name} = {obj.__name__}\n" for name, obj in sorted(ej.globals.items(), key=lambda kv: kv[0])
+                if obj in netspec_ops.EJECTED_SOURCES and name != obj.__name__]
     doc = (g.doc or a.checked.program.main.doc or f"The {g.name} network.").strip()
     out = _HEADER.format(doc=doc, source=a.info.source, model=g.name, params=a.num_params)
     for h in helpers:
