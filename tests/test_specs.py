@@ -13,6 +13,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import compiler
+from dsl.errors import NetspecError
 from dsl.frontend import check_all
 from tests.reference import spec_refs as R
 from tests.reference.mlp import MLP as MLPRef
@@ -188,6 +189,15 @@ def test_mlp_equals_reference():
     # the placement: BN first, no dropout right before the output layer
     names = [n.target for n in m.graph.nodes if n.op == "call_module"]
     assert names == ["bn0", "drop0", "fc1", "act1", "bn1", "drop1", "fc2", "act2", "bn2", "fc3"]
+
+
+def test_mlp_parameters_follow_reference():
+    ref = MLPRef(20, (64, 32, 16), 3, dropout=0.1, activation="gelu").eval()
+    m = twin(spec("mlp"), None, ref, d_in=20, hidden=[64, 32, 16], classes=3, p=0.1, act="gelu").eval()
+    x = torch.randn(5, 20)
+    assert_close(m(x), ref(x))
+    with pytest.raises(NetspecError, match="act must be relu, gelu or tanh"):
+        compiler.analyze(spec("mlp"), overrides={"act": "silu"})
 
 
 # ---- 5. the encoder-decoder Transformer vs torch.nn.Transformer ----
