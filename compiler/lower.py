@@ -50,7 +50,10 @@ def make_layer(op: Op) -> nn.Module:
 def apply_init(module, spec: InitSpec, name: str) -> None:
     t = module if isinstance(module, nn.Parameter) else getattr(module, name, None)
     if t is None:
-        return
+        if spec.name == "default":
+            return
+        raise ValueError(f"{type(module).__name__} has no `{name}` to initialize"
+                         + (" (it was built with bias=false)" if name == "bias" else ""))
     kw = dict(spec.kwargs)
     a = spec.args
     with torch.no_grad():

@@ -42,9 +42,14 @@ def linear(m: nn.Linear, x):
 
 def conv(m: nn.modules.conv._ConvNd, x):
     n = len(m.kernel_size)
-    if isinstance(m, nn.modules.conv._ConvTransposeNd) or x.dim() != n + 2 or x.shape[1] != m.in_channels \
-            or isinstance(m.padding, str):
-        return None  # rare forms: let torch decide
+    if x.dim() not in (n + 1, n + 2) or x.shape[-n - 1] != m.in_channels:
+        raise ValueError
+    if x.dim() != n + 2 or isinstance(m.padding, str):
+        return None  # unbatched or padding="same": let torch decide
+    if isinstance(m, nn.modules.conv._ConvTransposeNd):
+        spatial = [(x.shape[2 + i] - 1) * m.stride[i] - 2 * m.padding[i] + m.dilation[i] * (m.kernel_size[i] - 1)
+                   + m.output_padding[i] + 1 for i in range(n)]
+        return _out(x, (x.shape[0], m.out_channels, *spatial))
     spatial = []
     for i in range(n):
         o = _pool_dim(x.shape[2 + i], m.kernel_size[i], m.stride[i], m.padding[i], m.dilation[i], False)

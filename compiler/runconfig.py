@@ -26,7 +26,7 @@ class RunConfig:
     vocab: str = "bytes"  # text data: "bytes" (256 ids, works on any file) or "char" (saved with the run)
     val_fraction: float | None = None  # held-out share when the data has no test split; None: 0.2 images, 0.1 text
     seq_len: int | None = None  # lm: tokens per sequence; None: the model's T (a fixed dim or block_size)
-    augment: bool = False  # digits / MNIST / CIFAR / image folders: random shifts up to 1/8 of the side, train split only
+    augment: bool = False  # digits / MNIST / CIFAR / image folders: random shifts up to 1/16 of the side, train split only
     # (off by default: on short runs it costs more fit than it buys generalisation)
     num_workers: int = 0  # DataLoader worker processes; 0 keeps loading in-process (in-memory sets need no more)
 

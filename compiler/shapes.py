@@ -61,6 +61,8 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
         return f"{label} expects last dim {layer.in_features}, got {_shape(x)}"
     if isinstance(layer, nn.modules.conv._ConvNd):
         n = len(layer.kernel_size)
+        if x.dim() in (n + 1, n + 2) and x.shape[-n - 1] != layer.in_channels:
+            return f"{label} expects {layer.in_channels} input channels (dim 1), got {_shape(x)}"
         if x.dim() not in (n + 1, n + 2):
             return f"{label} expects a {n + 2}-d input (B, C, {'×'.join('HWD'[:n])}), got {_shape(x)}"
         if x.shape[-n - 1] != layer.in_channels:
@@ -137,8 +139,8 @@ class ShapeProp(fx.Interpreter):
         if rule is not None and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
             try:
                 out = rule(sub, args[0])
-            except ValueError:
-                out = None  # let torch fail and word the message
+            except ValueError:  # run_node words the mismatch (torch's meta kernels miss some of them)
+                raise RuntimeError(f"input shape {list(args[0].shape)} does not fit {type(sub).__name__}") from None
             if out is not None:
                 return out
         op = next((o for o in self.ops.values() if o.path == target and o.kind == "block"), None)

@@ -106,13 +106,17 @@ class _Body(ExprEvaluator):
             self.stmt(s)
 
     # ---------- ops ----------
-    def new_id(self, hint: str) -> str:
+    def new_id(self, hint: str, path: str | None = None) -> str:
+        hint_path = path.replace(".", "_") if path else None
+        if hint_path is not None and hint_path not in self.g:
+            return hint_path
         hint = hint.replace(".", "_")
         self.ids[hint] += 1
         n = self.ids[hint]
         while True:
             cand = hint if n == 1 else f"{hint}_{n - 1}"
-            if cand not in self.g:
+            # op ids and layer paths share one namespace (shape tables, diagrams): keep them apart
+            if cand not in self.g and (cand == hint_path or (cand not in self.paths and cand not in self.explicit)):
                 return cand
             n += 1
 
@@ -250,7 +254,8 @@ class _Body(ExprEvaluator):
         for axis, d in enumerate(op.dims or ()):
             if isinstance(d, tuple) and d[0] not in self.env:
                 self.env[d[0]] = DimVal(s.name, axis, d[0])
-        self.flow = ref
+        if self.flow is None:  # the flow starts at the first input; name the others to use them
+            self.flow = ref
 
     def input_dim(self, s, axis, d: A.Dim):
         """An int, or (symbol, default or None)."""
@@ -570,11 +575,12 @@ class _Body(ExprEvaluator):
         return [self.flow]
 
     def step_module(self, s, ldef: LayerDef, inputs):
-        args = self.ev_args(s.args or ())
+        args = self.ev_args(s.args or (), ldef)
         if any(has_err(v) for _, v, _ in args):
             return None
-        special = {k: (v, sp) for k, v, sp in args if k in COMMON_MODULE_KWARGS}
-        args = [a for a in args if a[0] not in COMMON_MODULE_KWARGS]
+        own = {a.name for a in ldef.schema}  # a layer's own `init` (RunningStat) is not the common one
+        special = {k: (v, sp) for k, v, sp in args if k in COMMON_MODULE_KWARGS and k not in own}
+        args = [a for a in args if a[0] not in special]
         bound = self.bind_schema(ldef, args, s.span)
         tensor_in = self.flow_inputs(s, inputs, ldef.inputs, ldef.name)
         if tensor_in is None:
@@ -597,7 +603,7 @@ class _Body(ExprEvaluator):
             if not is_const(v):
                 self.diags.error(f"arguments of {ldef.name} must be known at compile time", s.span)
                 return None
-        op = Op(self.new_id(path), "module", ldef.name, s.span, tuple(tensor_in), {}, path=path,
+        op = Op(self.new_id(path, path), "module", ldef.name, s.span, tuple(tensor_in), {}, path=path,
                 cluster=self.cluster(), category=ldef.category, ctor_args=tuple(pos), ctor_kwargs=kw,
                 flow_input=tensor_in[0].node if tensor_in and inputs is None else None, doc=s.doc,
                 label=_layer_label(ldef, pos, kw))
@@ -636,10 +642,13 @@ class _Body(ExprEvaluator):
             return None
         return spec
 
-    def ev_args(self, args):
+    def ev_args(self, args, ldef=None):
         out = []
+        own = {a.name for a in ldef.schema} if ldef is not None else set()
         for a in args:
-            if a.name in ("init", "bias_init"):
+            if a.name in own:
+                out.append((a.name, self.ev(a.value), a.span))
+            elif a.name in ("init", "bias_init"):
                 out.append((a.name, self.ev_init(a.value), a.span))
             elif a.name == "tie":
                 out.append((a.name, self.ev_path(a.value), a.span))
@@ -684,6 +693,10 @@ class _Body(ExprEvaluator):
             if lead is None:
                 return None
         all_args = [(None, v, s.span) for v in lead] + args
+        if inputs is None and lead and ldef.schema[0].variadic and \
+                sum(isinstance(v, Ref) for k, v, _ in args if k is None) >= 2:
+            self.diags.warning(f"as a step, {ldef.name}(...) also takes the flow as its first tensor; write "
+                               f"`y = {ldef.name}(...)` to combine only the tensors you list", s.span)
         label = self.name_text(s.label) if s.label is not None else None
         return self.call_function(ldef.name, all_args, s.span, id_hint=label if label is not ERR else None,
                                   flow_input=lead[0].node if lead and inputs is None else None)
@@ -811,7 +824,7 @@ class _Body(ExprEvaluator):
                              + (f"; write {name}(...)({names})" if need > 1 else ""), s.span)
             return None
         args_text = ", ".join(_fmt(v) for v in params.values())
-        op = Op(self.new_id(path), "block", entry.defn.name, s.span, tuple(tensor_in), {}, path=path,
+        op = Op(self.new_id(path, path), "block", entry.defn.name, s.span, tuple(tensor_in), {}, path=path,
                 cluster=self.cluster(), category="block", block=child, doc=s.doc or entry.defn.doc,
                 flow_input=tensor_in[0].node if tensor_in and inputs is None else None,
                 label=f"{entry.defn.name}({args_text})")

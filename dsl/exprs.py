@@ -33,7 +33,7 @@ COMPARES = {"==": ("eq", operator.eq), "!=": ("ne", operator.ne), "<": ("lt", op
             "<=": ("le", operator.le), ">": ("gt", operator.gt), ">=": ("ge", operator.ge),
             "in": (None, lambda a, b: a in b), "not in": (None, lambda a, b: a not in b)}
 
-_FOLD = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "min": min, "max": max,
+_FOLD = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "abs": abs, "min": min, "max": max,
          "int": int, "float": float, "round": round, "len": len, "range": lambda *a: list(range(*a)),
          "tuple": tuple, "list": list}
 

@@ -240,6 +240,8 @@ _f("silu", "torch.nn.functional.silu", "input:tensor", "activation")
 _f("tanh", "torch.tanh", "input:tensor", "activation")
 _f("sigmoid", "torch.sigmoid", "input:tensor", "activation")
 _f("exp", "torch.exp", "input:tensor")
+_f("sin", "torch.sin", "input:tensor")
+_f("cos", "torch.cos", "input:tensor")
 _f("log", "torch.log", "input:tensor")
 _f("sqrt", "torch.sqrt", "input:tensor")
 _f("rsqrt", "torch.rsqrt", "input:tensor")
@@ -280,7 +282,7 @@ _f("full", "torch.full", "size:any, fill_value:float", "op", factory=True)
 METHODS = {name for name, d in REGISTRY.items() if d.kind == "function" and not d.factory}
 
 # Functions that fold at compile time when every argument is a number.
-CONST_FOLD = {"sqrt", "exp", "log", "abs", "min", "max", "int", "float", "round", "len", "range", "tuple", "list"}
+CONST_FOLD = {"sqrt", "exp", "log", "sin", "cos", "abs", "min", "max", "int", "float", "round", "len", "range", "tuple", "list"}
 
 CATEGORIES = ("input", "linear", "conv", "norm", "activation", "dropout", "attention", "merge", "pool",
               "shape", "embedding", "recurrent", "op", "param", "block", "head")

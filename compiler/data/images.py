@@ -34,11 +34,11 @@ def shift_images(x: torch.Tensor, shifts: np.ndarray) -> torch.Tensor:
 
 
 class Shifts:
-    """Per-epoch random translations of up to 1/8 of the image side: a pure function of
-    (seed, epoch, sample), so augmented training stays exactly resumable."""
+    """Per-epoch random translations of up to 1/16 of the model's image side: a pure
+    function of (seed, epoch, sample), so augmented training stays exactly resumable."""
 
     def __init__(self, n: int, side: int, seed: int):
-        self.n, self.max, self.seed = n, max(1, side // 8), seed
+        self.n, self.max, self.seed = n, max(1, side // 16), seed
         self._epoch, self._table = None, None
 
     def __call__(self, rows: np.ndarray, epoch: int) -> np.ndarray:
@@ -67,10 +67,10 @@ class ArraySplit(Split):
     def batch(self, indices, epoch=0):
         rows = np.asarray(indices)
         j = torch.as_tensor(self.idx[rows])
-        x = self.images[j].float() * self.scale
-        if self.shifts is not None:
+        x = fit_images(self.images[j].float() * self.scale, self.want, self.mean, self.std)
+        if self.shifts is not None:  # at the model's resolution, so small images still move less than a pixel's worth
             x = shift_images(x, self.shifts(rows, epoch))
-        return {"x": fit_images(x, self.want, self.mean, self.std), "y": self.labels[j]}
+        return {"x": x, "y": self.labels[j]}
 
 
 def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tensor, scale: float,
@@ -85,8 +85,8 @@ def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tenso
     mean, std = image_stats(train.raw, len(train), seed)
     for s in (train, val):
         s.mean, s.std = mean, std
-    if augment:
-        train.shifts = Shifts(len(train_idx), min(images.shape[-2:]), seed)
+    if augment and want.kind == "image":
+        train.shifts = Shifts(len(train_idx), min(want.height, want.width), seed)
     return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(class_names),
                 class_names=class_names, provides=frozenset({"y"}))
 
@@ -239,10 +239,10 @@ class FolderSplit(Split):
     def batch(self, indices, epoch=0):
         rows = np.asarray(indices)
         j = torch.as_tensor(self.idx[rows])
-        x = self.raw(rows)
+        x = fit_images(self.raw(rows), self.want, self.mean, self.std)
         if self.shifts is not None:
             x = shift_images(x, self.shifts(rows, epoch))
-        return {"x": fit_images(x, self.want, self.mean, self.std), "y": self.labels[j]}
+        return {"x": x, "y": self.labels[j]}
 
 
 def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: Path, augment: bool = False) -> Data:
