@@ -31,7 +31,8 @@ def _color(stream) -> bool:
     return stream.isatty() and os.environ.get("NO_COLOR") is None
 
 
-def _print_diags(diags, stream=sys.stderr):
+def _print_diags(diags, stream=None):
+    stream = stream or sys.stderr
     for d in diags:
         print(d.format(color=_color(stream)), file=stream)
 
