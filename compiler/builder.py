@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx
 
+from dsl.debug import dump_ast, dump_ir, level
 from dsl.frontend import Checked, elaborate
 from dsl.ir import BlockGraph
 
@@ -43,6 +44,15 @@ class Analysis:
     @property
     def trainable_params(self) -> int:
         return count_params(self.module, trainable_only=True)
+
+
+def _dump_code(gm: fx.GraphModule) -> None:
+    import sys
+    seen = set()
+    for name, m in [("", gm)] + list(gm.named_modules()):
+        if isinstance(m, fx.GraphModule) and id(m.graph) not in seen:
+            seen.add(id(m.graph))
+            print(f"# fx code of {type(m).__name__} (at '{name or '<top>'}')\n{m.code.strip()}\n", file=sys.stderr)
 
 
 def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
@@ -78,11 +88,18 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
     """Parse, check, lower on the meta device and infer every shape. Raises NetspecError.
     `file` names spec text in messages (default "<string>")."""
     checked = elaborate(_source_and_file(source), model, overrides, extra_paths=extra_paths, file=file)
+    debug = level()
+    if debug >= 3:
+        dump_ast(checked.program.main)
+    if debug >= 1:
+        dump_ir(checked.graph)
     shapes_in = default_input_shapes(checked.graph, input_shapes)
     with torch.device("meta"), no_init():
         gm = instantiate(checked.graph, _GraphCache())
     gm.eval()  # batch statistics of a 1-sample batch are undefined; shapes are the same in both modes
     table, out = propagate(gm, checked.graph, shapes_in)
+    if debug >= 2:
+        _dump_code(gm)
     info = _model_info(checked, shapes_in, out, checked.graph.params)
     return Analysis(checked, gm, table, shapes_in, info)
 

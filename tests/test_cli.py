@@ -136,3 +136,11 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
                        timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"{f}:1:9: error: ")
+
+
+def test_netspec_debug_dumps_each_stage(capsys, monkeypatch):
+    monkeypatch.setenv("NETSPEC_DEBUG", "2")
+    code, _, err = run(["check", LENET], capsys)
+    assert code == 0
+    assert "# graph IR of model LeNet5" in err and "%conv1 = module Conv2d(" in err
+    assert "# fx code of LeNet5" in err and "conv1 = self.conv1(x)" in err
