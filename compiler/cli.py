@@ -97,6 +97,10 @@ def cmd_check(args) -> int:
         ins = ", ".join(f"{i.name} {i.dtype}{_shape(i.shape)}" for i in info.inputs)
         heads = ", ".join(f"{h.name}{_shape(h.shape or ())}" + (f" ({h.task})" if h.task else "") for h in info.heads)
         print(f"{args.file}: model {info.name} ok: inputs {ins}; heads {heads}; {a.num_params:,} parameters")
+        if args.weights:  # keys and shapes against the meta model: nothing is allocated for the model
+            from .weights import load_weights
+            report = load_weights(a.module, args.weights, convert=args.convert)
+            print(f"{args.weights}: all {len(report.loaded)} tensors fit model {info.name}")
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -160,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.add_argument("--all", action="store_true", help="check every model of the file")
     c.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
+    c.add_argument("--weights", metavar="FILE", help="also check that a checkpoint (.safetensors / .pt) fits: "
+                   "every key present, no extra keys, every shape equal")
+    c.add_argument("--convert", choices=["transformers"], help="convert --weights from this naming first")
     c.set_defaults(func=cmd_check)
 
     r = sub.add_parser("render", help="draw the network with Graphviz (inputs at the bottom, heads at the top)")

@@ -144,3 +144,20 @@ def test_netspec_debug_dumps_each_stage(capsys, monkeypatch):
     assert code == 0
     assert "# graph IR of model LeNet5" in err and "%conv1 = module Conv2d(" in err
     assert "# fx code of LeNet5" in err and "conv1 = self.conv1(x)" in err
+
+
+def test_check_weights_against_the_meta_model(tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    import compiler
+    sd = {k: v.contiguous() for k, v in compiler.build(LENET).state_dict().items()}
+    save_file(sd, tmp_path / "ok.safetensors")
+    code, out, _ = run(["check", LENET, "--weights", str(tmp_path / "ok.safetensors")], capsys)
+    assert code == 0 and out.splitlines()[1] == f"{tmp_path / 'ok.safetensors'}: all 10 tensors fit model LeNet5"
+    sd["fc3.weight"] = torch.zeros(5, 84)
+    del sd["conv1.bias"]
+    save_file(sd, tmp_path / "bad.safetensors")
+    code, _, err = run(["check", LENET, "--weights", str(tmp_path / "bad.safetensors")], capsys)
+    assert code == 1 and "1 missing" in err and "conv1.bias" in err
+    assert "fc3.weight: model expects [10, 84], checkpoint has [5, 84]" in err
