@@ -82,13 +82,7 @@ def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tenso
         val = ArraySplit(images, labels, val_idx, want, scale)
     else:
         val = ArraySplit(val_images, val_labels, val_idx, want, scale)
-    mean, std = image_stats(train.raw, len(train), seed)
-    for s in (train, val):
-        s.mean, s.std = mean, std
-    if augment and want.kind == "image":
-        train.shifts = Shifts(len(train_idx), min(want.height, want.width), seed)
-    return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(class_names),
-                class_names=class_names, provides=frozenset({"y"}))
+    return _labelled_images(name, train, val, want, class_names, seed, augment)
 
 
 # --------------------------------------------------------------------------
@@ -260,10 +254,15 @@ def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: P
     tr, va = split_indices(len(files), val_fraction, seed)
     train = FolderSplit(files, lab, tr, want)
     val = FolderSplit(files, lab, va, want)
-    mean, std = image_stats(train.raw, len(train), seed, limit=256)
+    return _labelled_images(name, train, val, want, classes, seed, augment, stats_limit=256)
+
+
+def _labelled_images(name, train, val, want, class_names, seed, augment, stats_limit=2048) -> Data:
+    """Normalize both splits with the training split's statistics; shift-augment training images."""
+    mean, std = image_stats(train.raw, len(train), seed, limit=stats_limit)
     for s in (train, val):
         s.mean, s.std = mean, std
     if augment and want.kind == "image":
-        train.shifts = Shifts(len(tr), min(want.height, want.width), seed)
-    return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(classes),
-                class_names=classes, provides=frozenset({"y"}))
+        train.shifts = Shifts(len(train), min(want.height, want.width), seed)
+    return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(class_names),
+                class_names=class_names, provides=frozenset({"y"}))
