@@ -58,8 +58,6 @@ def setup(device: str = "auto") -> DistInfo:
     """Join the process group when launched by torchrun (nccl on CUDA, gloo otherwise)."""
     if not in_torchrun() and not (dist.is_available() and dist.is_initialized()):
         return DistInfo(device=resolve_device(device))
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
     if dev.type == "cuda":

@@ -11,7 +11,6 @@ import inspect
 import math
 import textwrap
 
-from torch import fx
 
 from dsl.ir import BlockGraph, InitSpec, Op
 from dsl.registry import REGISTRY
@@ -131,7 +130,6 @@ class _Ejector:
 
     def class_source(self, block: BlockGraph, name: str, top: bool) -> str:
         tree: dict = {}
-        exprs: dict[str, str] = {}
         for path in block.containers:
             _insert(tree, path, None)
         for op in block.ops():

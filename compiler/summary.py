@@ -11,7 +11,7 @@ from torch import nn
 
 from dsl.ir import BlockGraph
 
-from .builder import Analysis, count_params
+from .builder import Analysis
 
 
 def _numel(shape) -> int:

@@ -12,10 +12,9 @@ import re
 
 from . import ast as A
 from .errors import Diagnostics, Span, did_you_mean
-from .exprs import ERR, DimVal, ExprEvaluator, has_err, is_const
-from .ir import BlockGraph, InitSpec, Op, Output, Ref, walk_refs
+from .exprs import ERR, ExprEvaluator, has_err, is_const
+from .ir import BlockGraph
 from .loader import DefEntry, ModuleNamespace, Program  # noqa: F401
-from .registry import COMMON_MODULE_KWARGS, REGISTRY, TYPES, LayerDef
 
 INIT_NAMES = ("normal", "uniform", "zeros", "ones", "constant", "kaiming", "kaiming_normal", "kaiming_uniform",
               "xavier", "xavier_normal", "xavier_uniform", "trunc_normal", "orthogonal", "default")

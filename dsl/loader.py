@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ast as A
-from .errors import Diagnostic, Diagnostics, NetspecError, Span
+from .errors import Diagnostic, Diagnostics, NetspecError
 from .parser import parse, parse_file
 
 STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"

@@ -373,7 +373,6 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             break
         except (UnexpectedInput, DedentError) as err:
             if isinstance(err, DedentError):
-                m = re.search(r"line (\d+)", str(err))
                 line = _dedent_line(current, err)
                 errors.append(Diagnostic("error", "inconsistent indentation: this line matches no "
                                          "enclosing indentation level", Span(file, line, 1)))

@@ -145,7 +145,7 @@ for _d in (1, 2, 3):
        "groups:dim=1, bias:bool=true, padding_mode:str='zeros'", "conv",
        label=("in_channels", "out_channels", "kernel_size", "stride"))
     _m(f"ConvTranspose{_d}d", f"torch.nn.ConvTranspose{_d}d",
-       f"in_channels:dim, out_channels:dim, kernel_size:dims, stride:dims=1, padding:ints=0, "
+       "in_channels:dim, out_channels:dim, kernel_size:dims, stride:dims=1, padding:ints=0, "
        "output_padding:ints=0, groups:dim=1, bias:bool=true, dilation:dims=1", "conv",
        label=("in_channels", "out_channels", "kernel_size", "stride"))
     _m(f"BatchNorm{_d}d", f"torch.nn.BatchNorm{_d}d",
