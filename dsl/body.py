@@ -471,7 +471,7 @@ class _Body(ExprEvaluator):
         self.apply_step(s)
 
     def apply_step(self, s):
-        if s.cond is not None:  # `Tanh() if act == "tanh" else ReLU()`
+        while s.cond is not None:  # `Tanh() if act == "tanh" else ReLU()`, possibly chained
             import dataclasses
             c = self.ev(s.cond)
             if has_err(c):
@@ -480,8 +480,8 @@ class _Body(ExprEvaluator):
                 self.diags.error("the condition of a conditional step must be known at compile time", s.cond.span)
                 return self.fail_step(s)
             chosen = s if c else s.orelse
-            s = dataclasses.replace(s, ref=chosen.ref, args=chosen.args, inputs=chosen.inputs, cond=None,
-                                    orelse=None)
+            s = dataclasses.replace(s, ref=chosen.ref, args=chosen.args, inputs=chosen.inputs,
+                                    cond=None if c else chosen.cond, orelse=None if c else chosen.orelse)
         res = self.apply_plain_step(s)
         if res is None:
             self.fail_step(s)

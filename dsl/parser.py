@@ -149,13 +149,15 @@ class _ToAst(Transformer):
         return A.Assign(tuple(self.mkname(t) for t in targets), expr, self.span(meta))
 
     def step_stmt(self, meta, ch):
-        label, (ref, args, inputs), cond, other, bind = ch
-        orelse = None
-        if other is not None:
-            oref, oargs, oinputs = other
-            orelse = A.Step(None, oref, oargs, oinputs, None, self.span(meta))
-        return A.Step(label, ref, args, inputs, self.mkname(bind) if bind else None, self.span(meta),
-                      cond=cond, orelse=orelse)
+        label, choice, bind = ch
+        import dataclasses
+        return dataclasses.replace(choice, label=label, bind=self.mkname(bind) if bind else None,
+                                   span=self.span(meta))
+
+    def step_choice(self, meta, ch):
+        """`A() if c else B() if d else C()`: a Step whose `orelse` may be conditional again."""
+        (ref, args, inputs), cond, orelse = ch
+        return A.Step(None, ref, args, inputs, None, self.span(meta), cond=cond, orelse=orelse)
 
     def step_target(self, meta, ch):
         return tuple(ch)

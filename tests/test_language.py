@@ -141,6 +141,17 @@ def test_conditional_step_and_assert():
         compiler.build(text, act="gelu")
 
 
+def test_conditional_steps_chain_like_python():
+    text = spec("""
+        model M(act="gelu"):
+            input x: float[B=1, 4]
+            a: ReLU() if act == "relu" else GELU() if act == "gelu" else Tanh()
+            head y
+    """)
+    assert [type(compiler.build(text, act=a).a).__name__ for a in ("relu", "gelu", "tanh")] == \
+        ["ReLU", "GELU", "Tanh"]
+
+
 def test_weight_tying_is_one_parameter():
     m = compiler.build(spec("""
         model M():
