@@ -73,6 +73,9 @@ def cmd_check(args) -> int:
     if args.all:
         program = load(source, extra_paths=args.path, file="<stdin>" if args.file == "<stdin>" else None)
         names = [d.name for d in program.models()]
+        if not names:
+            print(f"error: {args.file} defines no model (only blocks?)", file=sys.stderr)
+            return EXIT_ERROR
     else:
         names = [args.model]
     failed = False
@@ -154,10 +157,19 @@ def cmd_layers(args) -> int:
     return EXIT_OK
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("netspec")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="netspec", description="A graph-based architecture DSL and compiler for "
                                 "neural networks: check, render, summarize, compile and train .nn specs.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks of internal errors")
+    p.add_argument("--version", action="version", version=f"netspec {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("check", help="check a spec: names, arity, cycles, shapes; print its parameter count")
