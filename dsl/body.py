@@ -354,9 +354,7 @@ class _Body(ExprEvaluator):
         self.body(s.body)
         self.counters.pop()
         self.prefix.pop()
-        if self.flow is not None and name not in self.env:
-            self.bind(name, self.flow)
-        elif self.flow is not None:
+        if self.flow is not None and name not in self.block.params:  # a group's name refers to its output
             self.bind(name, self.flow)
 
     def loop_values(self, v, span):
@@ -681,8 +679,6 @@ class _Body(ExprEvaluator):
         return ERR
 
     def step_function(self, s, ldef: LayerDef, inputs):
-        if s.label is not None and self.counters:
-            self.counters[-1] += 0  # functions take no Sequential index
         args = self.ev_args(s.args or ())
         if any(has_err(v) for _, v, _ in args):
             return None
