@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 import compiler
+from dsl.errors import NetspecError
+from dsl.parser import parse_file
 from tests.reference.alexnet import alexnet
 from tests.reference.gpt2 import GPT, GPT_CONFIGS, GPTConfig
 from tests.reference.lenet import LeNet5
@@ -129,6 +131,28 @@ def test_lenet_variants(params):
     assert model.netspec.heads[0].shape == (1, params.get("num_classes", 10))
 
 
+@pytest.mark.parametrize(
+    "params, message, assert_line",
+    [
+        (dict(activation="sigmoid"), 'activation must be "tanh" or "relu"', "assert activation in"),
+        (dict(pool="lp"), 'pool must be "avg" or "max"', "assert pool in"),
+        (dict(activation="gelu", pool="lp"), 'activation must be "tanh" or "relu"', "assert activation in"),
+    ],
+)
+def test_lenet_rejects_unknown_activation_and_pool(params, message, assert_line):
+    lines = (STDLIB / "lenet.nn").read_text().splitlines()
+    (line,) = [n for n, text in enumerate(lines, 1) if text.strip().startswith(assert_line)]
+    with pytest.raises(NetspecError) as err:
+        compiler.analyze(spec("lenet"), overrides=params)
+    d = err.value.diagnostics[0]
+    assert (d.severity, d.message) == ("error", message)
+    assert Path(d.span.file).name == "lenet.nn"
+    assert (d.span.line, d.span.col) == (line, lines[line - 1].index("assert") + 1)
+    assert f"lenet.nn:{line}:5: error: {message}" in str(err.value)
+    if len(params) == 2:  # both wrong: both asserts report, in the file's order
+        assert [e.message for e in err.value.errors] == [message, 'pool must be "avg" or "max"']
+
+
 # ---------------------------------------------------------------- AlexNet
 
 def test_alexnet_count_shapes_and_head():
@@ -158,6 +182,40 @@ def test_resnet_count_keys_and_head(model):
     assert list(a.module.state_dict()) == reference_meta(tv_name)["state_keys"]
     assert shaped_keys(a.module) == shaped_keys(on_meta(resnet, tv_name))
     assert head(a, "logits").task == "classify"
+
+
+def test_resnet_depths_are_aliases_of_one_body():
+    defs = {d.name: d for d in parse_file(spec("resnet")).defs}
+    bodies = [d.name for d in defs.values() if d.kind == "model" and d.alias is None]
+    assert bodies == ["ResNet"]
+    for name in RESNETS:
+        assert defs[name].kind == "model" and ".".join(n.id for n in defs[name].alias[0]) == "ResNet", name
+        assert defs[name].doc and defs[name].doc.startswith(f"ResNet-{name[6:]} "), name
+    assert [d.name for d in defs.values() if d.default] == ["ResNet50"]
+    # the body's defaults are ResNet-50's; an alias's --set still overrides its defaults
+    assert analyze("resnet", "ResNet", shapes={"x": (1, 3, 64, 64)}).num_params == RESNETS["ResNet50"][1]
+    a = analyze("resnet", "ResNet18", shapes={"x": (1, 3, 64, 64)}, layers=(1, 1, 1, 1))
+    assert list(a.module.state_dict())[-2:] == ["fc.weight", "fc.bias"]
+    assert "layer1.1.conv1.weight" not in a.module.state_dict() and "layer4.0.conv1.weight" in a.module.state_dict()
+    assert a.info.name == "ResNet18" and a.info.params["bottleneck"] is False
+
+
+def test_resnext_and_wide_resnet_through_the_body():
+    # torchvision's resnext50_32x4d and wide_resnet50_2 parameter counts
+    shapes = {"x": (1, 3, 64, 64)}
+    assert analyze("resnet", "ResNet50", shapes=shapes, groups=32, width_per_group=4).num_params == 25_028_904
+    assert analyze("resnet", "ResNet50", shapes=shapes, width_per_group=128).num_params == 68_883_240
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(groups=32), "BasicBlock only supports groups=1 and width_per_group=64"),
+    (dict(layers=(2, 2, 2)), "layers: the number of blocks in each of the 4 stages"),
+])
+def test_resnet_asserts(params, message):
+    with pytest.raises(NetspecError) as err:
+        compiler.analyze(spec("resnet"), "ResNet18", params)
+    assert err.value.errors[0].message == message
+    assert "assert" in Path(spec("resnet")).read_text().splitlines()[err.value.errors[0].span.line - 1]
 
 
 def test_resnet50_is_the_default_and_takes_224():
