@@ -353,6 +353,18 @@ def test_unet_variants(params, size, out):
     assert a.num_params == n_params(on_meta(UNet, **ref_params))
 
 
+@pytest.mark.parametrize("file, params, message", [
+    ("unet", dict(padding="full"), 'padding must be "valid" or "same"'),
+    ("gpt2", dict(n_head=5), "n_embd must be divisible by n_head"),
+])
+def test_unet_and_gpt2_reject_bad_parameters(file, params, message):
+    with pytest.raises(NetspecError) as err:
+        compiler.analyze(spec(file), overrides=params, input_shapes={"idx": (1, 8)} if file == "gpt2" else None)
+    (e,) = err.value.errors
+    assert e.message == message
+    assert (STDLIB / f"{file}.nn").read_text().splitlines()[e.span.line - 1].strip().startswith("assert ")
+
+
 def test_unet_bilinear_count():
     assert analyze("unet", bilinear=True).num_params == 28_941_698
 
