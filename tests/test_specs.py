@@ -5,6 +5,7 @@ and the from-primitives specs are compared with torch's own layers.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,14 @@ def test_attention_primitives_equal_fused():
     assert compiler.build(spec("attention")).netspec.name == "Primitives"  # the default model
 
 
+def test_attention_rejects_heads_that_do_not_divide_d():
+    for model in ("Primitives", "Fused"):
+        with pytest.raises(NetspecError, match="d must be divisible by heads") as err:
+            compiler.analyze(spec("attention"), model, {"heads": 5})
+        assert spec("attention").read_text().splitlines()[err.value.errors[0].span.line - 1].strip().startswith(
+            "assert d % heads == 0")
+
+
 # ---- 3. batch norm and layer norm from primitives vs torch ----
 @pytest.mark.parametrize("momentum", [0.1, 0.3])
 def test_batchnorm_primitives_equal_torch(momentum):
@@ -198,13 +207,34 @@ def test_mlp_parameters_follow_reference():
     assert_close(m(x), ref(x))
     with pytest.raises(NetspecError, match="act must be relu, gelu or tanh"):
         compiler.analyze(spec("mlp"), overrides={"act": "silu"})
+    for act, layer in (("relu", nn.ReLU), ("gelu", nn.GELU), ("tanh", nn.Tanh)):  # the conditional step
+        m = compiler.build(spec("mlp"), act=act)
+        assert type(m.act1) is layer and type(m.act2) is layer
 
 
 # ---- 5. the encoder-decoder Transformer vs torch.nn.Transformer ----
+def test_transformer_positions_are_the_papers_sinusoids():
+    m = compiler.build(spec("transformer"))
+    assert not any("pos" in k for k in m.state_dict())  # fixed, not learned
+    for T in (16, 5, 300):  # any length: nothing was sized by a max_len
+        x = torch.zeros(1, T, 64)
+        pe = m.tgt_pos(x)
+        assert pe.shape == (1, T, 64)
+        assert_close(pe[0], R.sinusoids(T, 64), rtol=0, atol=1e-4 if T > 100 else 1e-5)
+    pe = m.src_pos(torch.zeros(1, 3, 64))[0]
+    assert_close(pe[1, :2], torch.tensor([math.sin(1.0), math.cos(1.0)]))  # i = 0: sin(pos), cos(pos)
+    assert_close(pe[2, 62:], torch.tensor([math.sin(2 / 10000 ** (62 / 64)), math.cos(2 / 10000 ** (62 / 64))]))
+    assert_close(pe[0], torch.tensor([0.0, 1.0] * 32))  # pos 0: sin 0, cos 0
+    with pytest.raises(NetspecError, match="the sinusoidal encoding needs an even d"):
+        compiler.analyze(spec("transformer"), overrides={"d": 63, "heads": 1})
+
+
 def test_transformer_equals_torch_transformer():
     ref = R.Seq2SeqTransformer()
     m = twin(spec("transformer"), None, ref)
-    assert n_params(m) == n_params(ref) == 443_112
+    # token embeddings, attention, feed-forward, norms and the generator; the sinusoidal
+    # positions have no parameters (learned positions, 2 x 128 x 64, were 443,112 in all)
+    assert n_params(m) == n_params(ref) == 426_728
     assert n_params(ref.transformer) == n_params(nn.Transformer(64, 4, 2, 2, 256, batch_first=True))
     mhas = [mod for mod in m.modules() if isinstance(mod, nn.MultiheadAttention)]
     assert len(mhas) == 4 and all(mod.batch_first for mod in mhas)  # the spec relies on the default

@@ -89,27 +89,38 @@ class GPTOutline(nn.Module):
 
 
 # ---- specs/transformer.nn ----
+def sinusoids(n: int, d: int) -> torch.Tensor:
+    """The paper's positional encoding (Vaswani et al. 2017, 3.5), written as its formula:
+    PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)); (n, d)."""
+    pos = torch.arange(n, dtype=torch.float64).unsqueeze(1)
+    two_i = torch.arange(0, d, 2, dtype=torch.float64)
+    angle = pos / 10000.0 ** (two_i / d)
+    pe = torch.zeros(n, d, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle)
+    return pe.float()
+
+
 class Seq2SeqTransformer(nn.Module):
-    """Token and learned position embeddings (tokens scaled by sqrt(d)), torch's own
+    """Token embeddings scaled by sqrt(d) plus the fixed sinusoidal positions, torch's own
     post-norm nn.Transformer, a linear generator."""
 
     def __init__(self, src_vocab=1000, tgt_vocab=1000, d=64, heads=4, ff=256, enc_layers=2, dec_layers=2,
-                 p=0.1, max_len=128):
+                 p=0.1):
         super().__init__()
         self.src_tok = nn.Embedding(src_vocab, d)
-        self.src_pos = nn.Embedding(max_len, d)
         self.src_drop = nn.Dropout(p)
         self.tgt_tok = nn.Embedding(tgt_vocab, d)
-        self.tgt_pos = nn.Embedding(max_len, d)
         self.tgt_drop = nn.Dropout(p)
         self.transformer = nn.Transformer(d, heads, enc_layers, dec_layers, ff, p, batch_first=True)
         self.generator = nn.Linear(d, tgt_vocab)
+        self.d = d
         self.scale = math.sqrt(d)
 
     def forward(self, src, tgt):
         S, T = src.shape[1], tgt.shape[1]
-        s = self.src_drop(self.src_tok(src) * self.scale + self.src_pos(torch.arange(S, device=src.device)))
-        t = self.tgt_drop(self.tgt_tok(tgt) * self.scale + self.tgt_pos(torch.arange(T, device=tgt.device)))
+        s = self.src_drop(self.src_tok(src) * self.scale + sinusoids(S, self.d).to(src.device))
+        t = self.tgt_drop(self.tgt_tok(tgt) * self.scale + sinusoids(T, self.d).to(tgt.device))
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=tgt.device)
         return self.generator(self.transformer(s, t, tgt_mask=mask, tgt_is_causal=True))
 
