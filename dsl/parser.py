@@ -477,14 +477,17 @@ def parse_file(path) -> A.Module:
 
 
 # ---- doc comments: `## text` above a statement or at its end ----
-def _doc_map(text: str) -> tuple[dict[int, str], str | None]:
+def _doc_map(text: str) -> tuple[dict[int, str], str | None, dict[int, int]]:
     lines = text.split("\n")
     docs: dict[int, str] = {}
+    starts: dict[int, int] = {}  # statement line -> first line of its `##` block
     pending: list[str] = []
     top: list[str] | None = None
     for n, raw in enumerate(lines, 1):
         s = raw.strip()
         if s.startswith("##"):
+            if not pending:
+                start = n
             pending.append(s[2:].strip())
             continue
         if not s or s.startswith("#"):
@@ -496,8 +499,9 @@ def _doc_map(text: str) -> tuple[dict[int, str], str | None]:
         got = pending + ([trailing] if trailing else [])
         if got:
             docs[n] = "\n".join(got)
+            starts[n] = start if pending else n
         pending = []
-    return docs, ("\n".join(top) if top else None)
+    return docs, ("\n".join(top) if top else None), starts
 
 
 def _trailing_doc(raw: str) -> str | None:
@@ -517,7 +521,7 @@ def _trailing_doc(raw: str) -> str | None:
 def _attach_docs(module: A.Module, text: str) -> A.Module:
     import dataclasses
 
-    docs, top = _doc_map(text)
+    docs, top, starts = _doc_map(text)
 
     def walk(stmts):
         out = []
@@ -534,5 +538,11 @@ def _attach_docs(module: A.Module, text: str) -> A.Module:
             out.append(dataclasses.replace(s, **changes) if changes else s)
         return tuple(out)
 
-    defs = walk(module.defs)
-    return dataclasses.replace(module, defs=defs, doc=top)
+    defs = []
+    for d in walk(module.defs):
+        first = d.body[0] if d.body else None
+        if d.doc is None and first is not None and first.doc and starts.get(first.span.line) == d.span.line + 1:
+            # a `##` block opening a body documents the block, not its first statement
+            d = dataclasses.replace(d, doc=first.doc, body=(dataclasses.replace(first, doc=None),) + d.body[1:])
+        defs.append(d)
+    return dataclasses.replace(module, defs=tuple(defs), doc=top)

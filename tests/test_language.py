@@ -205,6 +205,18 @@ def test_doc_comments_are_attached():
     assert d.body[0].doc == "the input" and d.body[1].doc == "a layer"
 
 
+def test_doc_comment_opening_a_body_documents_the_block():
+    mod = parse(spec("""
+        block B(d):
+            ## What B does.
+            fc: Linear(d, d)
+            ## about the relu
+            ReLU()
+    """))
+    b = mod.defs[0]
+    assert b.doc == "What B does." and b.body[0].doc is None and b.body[1].doc == "about the relu"
+
+
 def test_imports_search_path(tmp_path, monkeypatch):
     lib = tmp_path / "lib"
     lib.mkdir()
