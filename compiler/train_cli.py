@@ -31,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="model of the file (default: its default / only model)")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="K=V",
                    help="override model parameters (after FILE: --set d=64 layers=2)")
+    p.add_argument("--input", action="extend", nargs="+", default=[], metavar="NAME=SHAPE",
+                   help="input size the data is made for, e.g. --input x=1x3x64x64 (default: the spec's)")
     p.add_argument("--config", metavar="YAML", help="run config file (flags below override it)")
     p.add_argument("--data", metavar="SOURCE", help="training data (see below)")
     g = p.add_mutually_exclusive_group()
@@ -134,13 +136,14 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return parse_overrides(items)
 
 
-def build_model(path: str | Path, model: str | None, overrides: dict[str, Any]):
-    """compiler.build(path, model=..., **overrides), with a readable error for a missing file."""
+def build_model(path: str | Path, model: str | None, overrides: dict[str, Any], input_shapes: dict | None = None):
+    """compiler.build(path, model=..., **overrides), with a readable error for a missing file.
+    input_shapes ({name: shape}) sets the sizes the data is made for (symbolic dims like H, W)."""
     if not Path(path).is_file():
         raise RunError(f"spec file '{path}' not found")
     from compiler import build
 
-    return build(str(path), model=model, **overrides)
+    return build(Path(path), model=model, input_shapes=input_shapes, **overrides)
 
 
 def _unique_dir(base: Path) -> Path:
@@ -175,7 +178,8 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
     model = None
     for spec in candidates:
         try:
-            model = build_model(spec, meta.get("model"), overrides)
+            shapes = {i["name"]: tuple(i["shape"]) for i in meta.get("inputs", []) if "shape" in i} or None
+            model = build_model(spec, meta.get("model"), overrides, shapes)
             break
         except Exception as e:  # noqa: BLE001 - the copy may fail on relative imports; try the original
             first_error = first_error or e
@@ -217,8 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
         if args.config:
             raise RunError("--config cannot change a resumed run; pass single flags instead")
-        if args.set or args.weights:
-            raise RunError("--set and --weights cannot change a resumed run's model")
+        if args.set or args.weights or args.input:
+            raise RunError("--set, --input and --weights cannot change a resumed run's model")
         cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
         model, _, meta = load_run(run, weights=False)
         overrides = meta.get("overrides")
@@ -228,8 +232,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise RunError("train needs a spec FILE (or --resume RUN_DIR)")
         cfg = _config_with(load_config(args.config), flags, clear)
         overrides = parse_set(args.set)
+        from dsl.params import parse_input_shapes
         seed_all(cfg.seed)  # the same seed gives the same initial weights
-        model = build_model(args.file, args.model, overrides)
+        model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
         if args.weights:
             from compiler import load_weights
 

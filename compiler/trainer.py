@@ -364,7 +364,8 @@ def write_run_files(out_dir: Path, info, cfg: RunConfig, data: Data, overrides: 
         "overrides": _jsonable(overrides) if overrides is not None else None,
         "source": str(src.resolve()) if src is not None and src.exists() else info.source,
         "data": data.name,
-        "inputs": [{"name": i.name, "dtype": i.dtype, "dims": _jsonable(i.dims)} for i in info.inputs],
+        "inputs": [{"name": i.name, "dtype": i.dtype, "dims": _jsonable(i.dims), "shape": list(i.shape)}
+                   for i in info.inputs],
         "heads": [{"name": h.name, "task": h.task, "weight": h.weight} for h in info.heads],
     }
     (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -376,3 +377,17 @@ def test_compile_and_bf16_autocast_paths_train_on_cpu(tmp_path):
     assert set(w) == set(fresh.state_dict())
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) >= 2 and all("nan" not in r for r in rows[1:])
+
+
+def test_input_sizes_are_chosen_on_the_command_line_and_kept_by_the_run(tmp_path):
+    out = tmp_path / "run"
+    spec = Path(compiler.__file__).resolve().parent.parent / "stdlib" / "unet.nn"
+    code = train_cli.main(["train", str(spec), "--set", "base_channels=4", "padding=same", "num_classes=3",
+                           "--input", "x=1x1x32x32", "--data", "shapes", "--steps", "2", "--batch-size", "4",
+                           "--out", str(out), "--eval-every", "2"])
+    assert code == 0
+    import json
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["inputs"][0]["shape"] == [1, 1, 32, 32]
+    model, _, _ = train_cli.load_run(out)
+    assert model.netspec.inputs[0].shape == (1, 1, 32, 32) and model.netspec.heads[0].shape == (1, 3, 32, 32)
