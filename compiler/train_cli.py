@@ -143,7 +143,8 @@ def build_model(path: str | Path, model: str | None, overrides: dict[str, Any], 
         raise RunError(f"spec file '{path}' not found")
     from compiler import build
 
-    return build(Path(path), model=model, input_shapes=input_shapes, **overrides)
+    sizes = {"input_shapes": input_shapes} if input_shapes else {}
+    return build(str(path), model=model, **sizes, **overrides)
 
 
 def _unique_dir(base: Path) -> Path:
