@@ -148,7 +148,16 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
         elif op.kind == "module" and op.target == "Parameter":
             node = node_("get_attr", op.path)
         elif op.kind in ("module", "block"):
-            node = node_("call_module", op.path, args, dict(_CALL_KWARGS.get(op.target, {})))
+            call_kwargs = dict(_CALL_KWARGS.get(op.target, {}))
+            if op.kind == "module" and kwargs.get("is_causal"):  # MultiheadAttention(..., is_causal=true)
+                q, k = args[0], args[1]
+                T = node_("call_method", "size", (q, 1), _name=op.id + "_T")
+                S = node_("call_method", "size", (k, 1), _name=op.id + "_S")
+                ones = node_("call_function", torch.ones, (T, S), {"dtype": torch.bool, "device": device()},
+                             _name=op.id + "_ones")
+                future = node_("call_method", "triu", (ones, 1), _name=op.id + "_future")  # True = masked
+                call_kwargs.update(attn_mask=future, is_causal=True)
+            node = node_("call_module", op.path, args, call_kwargs)
             if op.kind == "module" and op.target in _FIRST_OUTPUT:
                 node.name = op.id + "_out"
                 node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step

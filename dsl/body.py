@@ -597,11 +597,12 @@ class _Body(ExprEvaluator):
         for spec in ldef.schema[len(pos):]:  # netspec defaults that differ from torch's (batch_first=true)
             if spec.name in ldef.extra.get("force", ()) and spec.name not in kw:
                 kw[spec.name] = spec.default
+        call_kw = {k: kw.pop(k) for k in ldef.extra.get("call_args", ()) if k in kw}  # forward(), not __init__
         for v in list(pos) + list(kw.values()):
             if not is_const(v):
                 self.diags.error(f"arguments of {ldef.name} must be known at compile time", s.span)
                 return None
-        op = Op(self.new_id(path, path), "module", ldef.name, s.span, tuple(tensor_in), {}, path=path,
+        op = Op(self.new_id(path, path), "module", ldef.name, s.span, tuple(tensor_in), call_kw, path=path,
                 cluster=self.cluster(), category=ldef.category, ctor_args=tuple(pos), ctor_kwargs=kw,
                 flow_input=tensor_in[0].node if tensor_in and inputs is None else None, doc=s.doc,
                 label=_layer_label(ldef, pos, kw))

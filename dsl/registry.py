@@ -198,8 +198,9 @@ _m("Embedding", "torch.nn.Embedding", "num_embeddings:dim, embedding_dim:dim, pa
 # ---- attention / recurrent ----
 _m("MultiheadAttention", "torch.nn.MultiheadAttention",
    "embed_dim:dim, num_heads:dim, dropout:prob=0.0, bias:bool=true, add_bias_kv:bool=false, "
-   "add_zero_attn:bool=false, kdim:any=none, vdim:any=none, batch_first:bool=true",
-   "attention", inputs=3, force=("batch_first",), doc="query, key, value -> attention output (the weights are dropped)")
+   "add_zero_attn:bool=false, kdim:any=none, vdim:any=none, batch_first:bool=true, is_causal:bool=false",
+   "attention", inputs=3, force=("batch_first",), call_args=("is_causal",),
+   doc="query, key, value -> attention output (the weights are dropped); is_causal=true masks the future")
 _m("ScaledDotProductAttention", "netspec:ScaledDotProductAttention",
    "dropout:prob=0.0, is_causal:bool=false, scale:any=none", "attention", inputs=3,
    doc="F.scaled_dot_product_attention(q, k, v) with dropout only in training")

@@ -130,3 +130,19 @@ def test_gpt2_xl_is_counted_on_meta_without_weights():
     assert a.num_params == 1_557_611_200
     assert next(a.module.parameters()).device.type == "meta"
     assert a.info.heads[0].shape == (1, 1024, 50257)
+
+
+def test_causal_multihead_attention_masks_the_future(tmp_path):
+    spec = tmp_path / "m.nn"
+    spec.write_text("model M(d=8):\n    input x: float[B=2, T=5, d]\n"
+                    "    attn: MultiheadAttention(d, 2, is_causal=true)\n    head y\n")
+    m = compiler.build(spec).eval()
+    ref = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    ref.load_state_dict(m.attn.state_dict())
+    x = torch.randn(2, 5, 8)
+    future = torch.ones(5, 5, dtype=torch.bool).triu(1)
+    torch.testing.assert_close(m(x), ref(x, x, x, attn_mask=future, need_weights=False)[0])
+    x2 = x.clone()
+    x2[:, -1] += 1.0  # changing the last position cannot change earlier outputs
+    torch.testing.assert_close(m(x2)[:, :-1], m(x)[:, :-1])
+    assert m.attn.batch_first
