@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     step(console, "3. train a tiny GPT-2 on bytes of Python's standard library, then sample")
     gpt_run = out / "gpt2"
     run(["train", str(STDLIB / "gpt2.nn"), "--set", "n_layer=2", "n_head=4", "n_embd=128", "block_size=64",
-         "vocab_size=256", "dropout=0.0", "--data", "pycode", "--steps", "60" if args.quick else "400",
+         "vocab_size=256", "dropout=0.0", "--data", "pycode", "--steps", "60" if args.quick else "1000",
          "--batch-size", "32", "--lr", "2e-3", "--out", str(gpt_run), "--seed", "0"])
     metrics = _eval(gpt_run)
     console.print(f"[bold green]tiny GPT-2 validation loss: {metrics['loss']:.3f} nats/byte[/] "
