@@ -332,6 +332,8 @@ def _syntax_message(err: UnexpectedInput) -> str:
         return f"'{tok}' is a reserved word and cannot be used as a name"
     if tok.type in ("BLOCK", "MODEL", "DEFAULT") or str(tok) in ("block", "model"):
         return f"'{tok}' definitions must start at the beginning of a line, outside other definitions"
+    if tok.type == "NAME" and "SEMICOLON" in exp:
+        return f"unexpected {got}: write one step per line, or separate steps with ';'"
     if tok.type == "NAME" and "_NL" in exp:
         return f"unexpected {got}: missing an operator or ',' before it?"
     words = sorted({_word(e) for e in exp if not e.startswith("__")})
@@ -388,6 +390,8 @@ def parse(text: str, file: str = "<string>") -> A.Module:
                 else:
                     if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
                         col = _end_of_code(lines[line - 1]) if line <= len(lines) else col
+                    elif isinstance(err, UnexpectedToken) and err.token.type == "_INDENT":
+                        line, col = _next_code_line(lines, line)
                     errors.append(Diagnostic("error", _syntax_message(err), Span(file, line, col)))
             if len(errors) >= MAX_SYNTAX_ERRORS or not _blank_statement(lines, line):
                 raise NetspecError(errors) from None
@@ -434,6 +438,16 @@ def _open_bracket(lines, line, col):
     if stack and stack[-1][0] < line:
         return stack[-1]
     return None
+
+
+def _next_code_line(lines, line):
+    """(line, col) of the first code character after `line` (where an indentation error shows)."""
+    for n in range(line + 1, len(lines) + 1):
+        text = lines[n - 1]
+        stripped = text.lstrip()
+        if stripped and not stripped.startswith("#"):
+            return n, len(text) - len(stripped) + 1
+    return line, 1
 
 
 def _end_of_code(text: str) -> int:
