@@ -146,3 +146,13 @@ def test_causal_multihead_attention_masks_the_future(tmp_path):
     x2[:, -1] += 1.0  # changing the last position cannot change earlier outputs
     torch.testing.assert_close(m(x2)[:, :-1], m(x)[:, :-1])
     assert m.attn.batch_first
+
+
+@pytest.mark.parametrize("file,model,published_gmacs", [("resnet.nn", "ResNet18", 1.81), ("resnet.nn", "ResNet50", 4.09),
+                                                         ("alexnet.nn", "AlexNet", 0.71)])
+def test_summary_macs_match_published_counts(file, model, published_gmacs):
+    """Multiply-accumulates per 224x224 image, as the papers' FLOP tables count them (convs + linears)."""
+    from compiler.summary import summarize
+    s = summarize(compiler.analyze(STDLIB / file, model))
+    assert round(s["macs"] / 1e9, 2) == published_gmacs
+    assert s["params"] == sum(r["params"] for r in s["layers"] if r["depth"] == 0)
