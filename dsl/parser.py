@@ -1,9 +1,9 @@
 """Text -> AST. Loads grammar.lark (LALR, Python-like indentation) and turns Lark's
 tree into `dsl.ast` dataclasses with spans; Lark objects never leave this module.
 
-Syntax errors become `Diagnostic`s with friendly messages ("missing ':' after the
-block header"); after an error the parser blanks the offending statement and tries
-again, so one run reports every syntax error of a file.
+Syntax errors become `Diagnostic`s with friendly messages (dsl/syntax_errors.py); after an
+error the parser blanks the offending statement and tries again, so one run reports every
+syntax error of a file. Doc comments are attached by dsl/doc_comments.py.
 """
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ import re
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
 from . import ast as A
+from .doc_comments import attach_docs
 from .errors import Diagnostic, NetspecError, Span, remember_source
-
-MAX_SYNTAX_ERRORS = 20
-RESERVED = {"block", "model", "default", "import", "from", "as", "input", "output", "head", "residual", "repeat",
-            "for", "in", "if", "elif", "else", "pass", "and", "or", "not", "assert"}
+from .syntax_errors import (MAX_SYNTAX_ERRORS, blank_statement, dedent_line, end_of_code, next_code_line,
+                            open_bracket, syntax_message)
 
 
 class _Indenter(Indenter):
@@ -285,84 +284,6 @@ class _ToAst(Transformer):
         return A.ListLit(tuple(c for c in ch if c is not None), self.span(meta))
 
 
-# ---- friendly syntax errors ----
-_TOKEN_WORDS = {
-    "COLON": "':'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
-    "EQUAL": "'='", "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "_NL": "end of line",
-    "_INDENT": "an indented block", "_DEDENT": "end of the indented block", "DOT": "'.'",
-    "ADDOP": "'+' or '-'", "MULOP": "an operator", "COMPOP": "a comparison", "SEMICOLON": "';'",
-    "$END": "end of file",
-}
-
-
-def _word(tok_type: str) -> str:
-    return _TOKEN_WORDS.get(tok_type, f"'{tok_type.lower()}'")
-
-
-def _describe(tok: Token) -> str:
-    if tok.type == "_NL":
-        return "end of line"
-    if tok.type in ("_INDENT", "_DEDENT"):
-        return "indentation"
-    if tok.type == "$END":
-        return "end of file"
-    return f"'{tok}'"
-
-
-def _syntax_message(err: UnexpectedInput) -> str:
-    if isinstance(err, UnexpectedCharacters):
-        return f"unexpected character '{err.char}'"
-    if isinstance(err, UnexpectedEOF):
-        return "unexpected end of file"
-    assert isinstance(err, UnexpectedToken)
-    exp = set(err.expected)
-    tok = err.token
-    got = _describe(tok)
-    if tok.type == "_INDENT":
-        return "unexpected indentation"
-    if "COLON" in exp and tok.type == "_NL":
-        return "missing ':' at end of line"
-    if "RPAR" in exp and tok.type in ("_NL", "$END", "COLON"):
-        return "unclosed '(' : missing ')'"
-    if "RSQB" in exp and tok.type in ("_NL", "$END"):
-        return "unclosed '[' : missing ']'"
-    if exp == {"_INDENT"} or ("_INDENT" in exp and len(exp) <= 2):
-        return "expected an indented block"
-    if "NAME" in exp and str(tok) in RESERVED:
-        return f"'{tok}' is a reserved word and cannot be used as a name"
-    if tok.type in ("BLOCK", "MODEL", "DEFAULT") or str(tok) in ("block", "model"):
-        return f"'{tok}' definitions must start at the beginning of a line, outside other definitions"
-    if tok.type == "NAME" and "SEMICOLON" in exp:
-        return f"unexpected {got}: write one step per line, or separate steps with ';'"
-    if tok.type == "NAME" and "_NL" in exp:
-        return f"unexpected {got}: missing an operator or ',' before it?"
-    words = sorted({_word(e) for e in exp if not e.startswith("__")})
-    if len(words) > 6:
-        return f"unexpected {got}"
-    return f"unexpected {got}; expected {', '.join(words)}"
-
-
-def _blank_statement(lines: list[str], line: int) -> bool:
-    """Blank line `line` (1-based) and the indented suite under it; False if nothing to blank."""
-    i = line - 1
-    if i >= len(lines) or not lines[i].strip():
-        # errors reported at end of line / file: blank the previous non-empty line
-        while i >= 0 and (i >= len(lines) or not lines[i].strip()):
-            i -= 1
-        if i < 0:
-            return False
-    indent = len(lines[i].expandtabs(8)) - len(lines[i].expandtabs(8).lstrip())
-    lines[i] = ""
-    j = i + 1
-    while j < len(lines):
-        s = lines[j].expandtabs(8)
-        if s.strip() and len(s) - len(s.lstrip()) <= indent:
-            break
-        lines[j] = ""
-        j += 1
-    return True
-
-
 def parse(text: str, file: str = "<string>") -> A.Module:
     """Parse a whole spec file. Raises NetspecError with every syntax error found."""
     remember_source(file, text)
@@ -377,23 +298,23 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             break
         except (UnexpectedInput, DedentError) as err:
             if isinstance(err, DedentError):
-                line = _dedent_line(current, err)
+                line = dedent_line(current, err)
                 errors.append(Diagnostic("error", "inconsistent indentation: this line matches no "
                                          "enclosing indentation level", Span(file, line, 1)))
             else:
                 line = err.line if isinstance(err.line, int) and err.line > 0 else len(lines)
                 col = err.column if isinstance(err.column, int) and err.column > 0 else 1
-                opened = _open_bracket(lines, line, col)
+                opened = open_bracket(lines, line, col)
                 if opened is not None:  # the real mistake is the bracket never closed
                     line, col, ch = opened
                     errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col)))
                 else:
                     if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
-                        col = _end_of_code(lines[line - 1]) if line <= len(lines) else col
+                        col = end_of_code(lines[line - 1]) if line <= len(lines) else col
                     elif isinstance(err, UnexpectedToken) and err.token.type == "_INDENT":
-                        line, col = _next_code_line(lines, line)
-                    errors.append(Diagnostic("error", _syntax_message(err), Span(file, line, col)))
-            if len(errors) >= MAX_SYNTAX_ERRORS or not _blank_statement(lines, line):
+                        line, col = next_code_line(lines, line)
+                    errors.append(Diagnostic("error", syntax_message(err), Span(file, line, col)))
+            if len(errors) >= MAX_SYNTAX_ERRORS or not blank_statement(lines, line):
                 raise NetspecError(errors) from None
             current = "\n".join(lines)
     if errors:
@@ -406,75 +327,7 @@ def parse(text: str, file: str = "<string>") -> A.Module:
                                            Span(file, err.obj.meta.line, err.obj.meta.column)
                                            if hasattr(err.obj, "meta") else None)]) from None
         raise
-    return _attach_docs(module, text)
-
-
-def _code_chars(lines, upto_line, upto_col):
-    """(line, col, char) of each code character before a position, skipping strings and comments."""
-    for n, text in enumerate(lines[:upto_line], 1):
-        quote = None
-        for c, ch in enumerate(text, 1):
-            if n == upto_line and c >= upto_col:
-                return
-            if quote:
-                quote = None if ch == quote else quote
-                continue
-            if ch in "\"'":
-                quote = ch
-            elif ch == "#":
-                break
-            else:
-                yield n, c, ch
-
-
-def _open_bracket(lines, line, col):
-    """The innermost bracket opened on an earlier line and still open at (line, col), if any."""
-    stack = []
-    for n, c, ch in _code_chars(lines, line, col):
-        if ch in "([":
-            stack.append((n, c, ch))
-        elif ch in ")]" and stack:
-            stack.pop()
-    if stack and stack[-1][0] < line:
-        return stack[-1]
-    return None
-
-
-def _next_code_line(lines, line):
-    """(line, col) of the first code character after `line` (where an indentation error shows)."""
-    for n in range(line + 1, len(lines) + 1):
-        text = lines[n - 1]
-        stripped = text.lstrip()
-        if stripped and not stripped.startswith("#"):
-            return n, len(text) - len(stripped) + 1
-    return line, 1
-
-
-def _end_of_code(text: str) -> int:
-    """Column just after the last code character of a line (before a comment)."""
-    last = 0
-    for _, c, ch in _code_chars([text], 1, len(text) + 1):
-        if not ch.isspace():
-            last = c
-    return last + 1
-
-
-def _dedent_line(text: str, err: DedentError) -> int:
-    """DedentError carries no position: find the first line whose indent matches no level."""
-    levels = [0]
-    for n, raw in enumerate(text.split("\n"), 1):
-        s = raw.expandtabs(8)
-        if not s.strip() or s.lstrip().startswith("#"):
-            continue
-        ind = len(s) - len(s.lstrip())
-        if ind > levels[-1]:
-            levels.append(ind)
-            continue
-        while ind < levels[-1]:
-            levels.pop()
-        if ind != levels[-1]:
-            return n
-    return 1
+    return attach_docs(module, text)
 
 
 def parse_file(path) -> A.Module:
@@ -490,73 +343,3 @@ def parse_file(path) -> A.Module:
     return parse(text, str(path))
 
 
-# ---- doc comments: `## text` above a statement or at its end ----
-def _doc_map(text: str) -> tuple[dict[int, str], str | None, dict[int, int]]:
-    lines = text.split("\n")
-    docs: dict[int, str] = {}
-    starts: dict[int, int] = {}  # statement line -> first line of its `##` block
-    pending: list[str] = []
-    top: list[str] | None = None
-    for n, raw in enumerate(lines, 1):
-        s = raw.strip()
-        if s.startswith("##"):
-            if not pending:
-                start = n
-            pending.append(s[2:].strip())
-            continue
-        if not s or s.startswith("#"):
-            if not s and pending and top is None and not docs:
-                top = pending  # a `##` block followed by a blank line documents the file
-            pending = [] if not s else pending
-            continue
-        trailing = _trailing_doc(raw)
-        got = pending + ([trailing] if trailing else [])
-        if got:
-            docs[n] = "\n".join(got)
-            starts[n] = start if pending else n
-        pending = []
-    return docs, ("\n".join(top) if top else None), starts
-
-
-def _trailing_doc(raw: str) -> str | None:
-    quote = None
-    for i, c in enumerate(raw):
-        if quote:
-            quote = None if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif raw.startswith("##", i):
-            return raw[i + 2:].strip()
-        elif c == "#":
-            return None
-    return None
-
-
-def _attach_docs(module: A.Module, text: str) -> A.Module:
-    import dataclasses
-
-    docs, top, starts = _doc_map(text)
-
-    def walk(stmts):
-        out = []
-        for s in stmts:
-            changes = {}
-            if hasattr(s, "doc") and s.span.line in docs:
-                changes["doc"] = docs[s.span.line]
-            for field in ("body", "orelse"):
-                val = getattr(s, field, None)
-                if isinstance(val, tuple):
-                    changes[field] = walk(val)
-            if isinstance(s, A.If):
-                changes["branches"] = tuple((c, walk(b)) for c, b in s.branches)
-            out.append(dataclasses.replace(s, **changes) if changes else s)
-        return tuple(out)
-
-    defs = []
-    for d in walk(module.defs):
-        first = d.body[0] if d.body else None
-        if d.doc is None and first is not None and first.doc and starts.get(first.span.line) == d.span.line + 1:
-            # a `##` block opening a body documents the block, not its first statement
-            d = dataclasses.replace(d, doc=first.doc, body=(dataclasses.replace(first, doc=None),) + d.body[1:])
-        defs.append(d)
-    return dataclasses.replace(module, defs=tuple(defs), doc=top)
