@@ -1,4 +1,4 @@
-"""The training loop: losses per head task, optimizer and schedule, eval, logging, checkpoints.
+"""The training loop: optimizer and schedule, mixed precision, gradient accumulation, eval, checkpoints.
 
 `train(model, cfg, data, out_dir)` trains any model carrying `.netspec`
 (a `compiler.info.ModelInfo`) and leaves a self-contained run folder:
@@ -12,14 +12,13 @@
     state.pt           optimizer, schedule, scaler, RNG states, step, data position
 
 `train(..., resume=True)` continues from state.pt exactly: on CPU, N steps in
-one go and N/2 + N/2 resumed give identical weights.
+one go and N/2 + N/2 resumed give identical weights. Losses and metrics per head task
+live in compiler/tasks.py, the progress bar and run files in compiler/runlog.py.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
-import shutil
 import signal
 import sys
 import threading
@@ -31,17 +30,27 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import distributed as ddp
-from .data import Data, Loader, check_model, eval_batches, load_data, outputs_by_head
+from .data import Data, Loader, check_model, load_data
 from .runconfig import RunConfig
+from .runlog import (
+    Progress,
+    _csv_columns,
+    _fmt,
+    _fmt_metrics,
+    _fmt_time,
+    _jsonable,
+    _open_metrics,
+    _val_columns,  # noqa: F401  (re-exported for callers of trainer)
+    write_run_files,
+)
+from .sampling import generate  # noqa: F401
+from .tasks import TASK_METRICS, _amp_dtype, _autocast, _Meter, evaluate, head_losses, total_loss, trained_heads  # noqa: F401,E501
 
 DEFAULT_STEPS = 1000  # when neither steps nor epochs is set
 
-TASK_METRICS = {"classify": ("accuracy",), "lm": ("perplexity",), "segment": ("iou", "pixel_accuracy"),
-                "reconstruct": (), "regress": ()}
 
 
 class TrainError(Exception):
@@ -61,130 +70,6 @@ class TrainResult:
 
 # --------------------------------------------------------------------------
 # Losses and metrics
-
-
-def trained_heads(info) -> list:
-    return [h for h in info.heads if h.task is not None]
-
-
-def head_losses(info, out: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Loss per trained head (float32, mean over the batch)."""
-    outs = outputs_by_head(out, info)
-    losses = {}
-    for h in trained_heads(info):
-        o = outs[h.name].float()
-        if h.task == "classify":
-            losses[h.name] = F.cross_entropy(o, batch["y"])
-        elif h.task == "lm":
-            x = batch["x"]
-            losses[h.name] = F.cross_entropy(o[:, :-1].reshape(-1, o.shape[-1]), x[:, 1:].reshape(-1))
-        elif h.task == "segment":
-            losses[h.name] = F.cross_entropy(o, batch["mask"])
-        elif h.task == "reconstruct":
-            losses[h.name] = F.mse_loss(o, batch["x"].float())
-        elif h.task == "regress":
-            t = batch["target"]
-            losses[h.name] = F.mse_loss(o.reshape(t.shape), t)
-    return losses
-
-
-def total_loss(info, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-    return sum(h.weight * losses[h.name] for h in trained_heads(info))
-
-
-class _Meter:
-    """Accumulates validation statistics for one head."""
-
-    def __init__(self, task: str):
-        self.task, self.loss_sum, self.count, self.correct = task, 0.0, 0, 0
-        self.confusion: torch.Tensor | None = None
-
-    def add(self, o: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
-        o = o.float()
-        if self.task == "classify":
-            y = batch["y"]
-            self.loss_sum += F.cross_entropy(o, y, reduction="sum").item()
-            self.correct += int((o.argmax(-1) == y).sum())
-            self.count += y.numel()
-        elif self.task == "lm":
-            x = batch["x"]
-            self.loss_sum += F.cross_entropy(o[:, :-1].reshape(-1, o.shape[-1]), x[:, 1:].reshape(-1),
-                                             reduction="sum").item()
-            self.count += x[:, 1:].numel()
-        elif self.task == "segment":
-            m = batch["mask"]
-            c = o.shape[1]
-            self.loss_sum += F.cross_entropy(o, m, reduction="sum").item()
-            self.count += m.numel()
-            idx = (m * c + o.argmax(1)).flatten().cpu()
-            conf = torch.bincount(idx, minlength=c * c).reshape(c, c)
-            self.confusion = conf if self.confusion is None else self.confusion + conf
-        else:
-            t = batch["x"].float() if self.task == "reconstruct" else batch["target"]
-            o = o.reshape(t.shape)
-            # mean over elements per sample, summed over samples: the batch mean of F.mse_loss
-            self.loss_sum += F.mse_loss(o, t, reduction="sum").item() / max(1, t[0].numel())
-            self.count += t.shape[0]
-
-    def result(self) -> dict[str, float]:
-        loss = self.loss_sum / max(1, self.count)
-        r = {"loss": loss}
-        if self.task == "classify":
-            r["accuracy"] = self.correct / max(1, self.count)
-        elif self.task == "lm":
-            r["perplexity"] = math.exp(min(loss, 50.0))
-        elif self.task == "segment":
-            conf = self.confusion.double()
-            inter = conf.diag()
-            union = conf.sum(0) + conf.sum(1) - inter
-            present = union > 0  # classes in the targets or the predictions
-            r["iou"] = float((inter[present] / union[present]).mean()) if present.any() else 0.0
-            r["pixel_accuracy"] = float(inter.sum() / conf.sum().clamp(min=1))
-        return r
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, data: Data, cfg: RunConfig | None = None, *, device=None,
-             max_batches: int | None = None, batch_size: int | None = None) -> dict[str, float]:
-    """Validation loss and metrics.
-
-    Keys: `loss` (weighted total); `<head>/loss` and `<head>/<metric>` per trained
-    head; and for convenience the plain metric names (`accuracy`, `perplexity`,
-    `iou`, `pixel_accuracy`) taken from the first head that has them.
-    """
-    cfg = cfg or RunConfig()
-    info = ckpt.unwrap(model).netspec
-    device = device or next(iter(model.parameters())).device
-    device = torch.device(device)
-    bs = batch_size or cfg.batch_size
-    cap = cfg.eval_batches if max_batches is None else max_batches
-    meters = {h.name: _Meter(h.task) for h in trained_heads(info)}
-    was = model.training
-    model.eval()
-    try:
-        for batch in eval_batches(data.val, bs, cap, cfg.seed):
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with _autocast(device, cfg.precision):
-                out = outputs_by_head(model(batch["x"]), info)
-            for name, m in meters.items():
-                m.add(out[name], batch)
-    finally:
-        model.train(was)
-    res: dict[str, float] = {}
-    total = 0.0
-    for h in trained_heads(info):
-        r = meters[h.name].result()
-        total += h.weight * r["loss"]
-        for k, v in r.items():
-            res[f"{h.name}/{k}"] = v
-            if k != "loss":
-                res.setdefault(k, v)
-    res = {"loss": total, **res}
-    return res
-
-
-# --------------------------------------------------------------------------
-# Optimizer, schedule, precision
 
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -229,17 +114,6 @@ class Schedule:
         return {"schedule": self.cfg.schedule, "total_steps": self.total, "warmup_steps": self.cfg.warmup_steps}
 
 
-def _amp_dtype(precision: str):
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def _autocast(device: torch.device, precision: str):
-    dtype = _amp_dtype(precision)
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def resolve_steps(cfg: RunConfig, loader: Loader) -> int:
     if cfg.steps is not None:
         return cfg.steps
@@ -250,151 +124,6 @@ def resolve_steps(cfg: RunConfig, loader: Loader) -> int:
 
 # --------------------------------------------------------------------------
 # Progress display
-
-
-class Progress:
-    """A rich progress bar on a terminal; plain periodic lines otherwise (logs, CI, pipes)."""
-
-    def __init__(self, total: int, start: int, enabled: bool, log_every: int, unit: str,
-                 stream=None, live: bool | None = None):
-        self.stream = stream or sys.stdout
-        self.enabled, self.total, self.unit = enabled, total, unit
-        # Plain lines: about twenty per run, on log steps, so logs stay readable.
-        every = max(1, log_every)
-        self.log_every = max(every, (total // 20) // every * every)
-        self.t0, self.start = time.time(), start
-        self.bar = None
-        live = self.stream.isatty() if live is None else live
-        if enabled and live:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
-                TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = RichProgress(TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
-                                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-                                    TimeRemainingColumn(), console=Console(file=self.stream), transient=False)
-            self.task = self.bar.add_task("train", total=total, completed=start, info="")
-            self.bar.start()
-
-    def update(self, step: int, text: str | None = None, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            kw = {"info": text} if text is not None else {}
-            self.bar.update(self.task, completed=step, **kw)
-        elif text is not None and (force or step % self.log_every == 0):
-            done = step - self.start
-            el = time.time() - self.t0
-            eta = el / done * (self.total - step) if done else 0.0
-            print(f"step {step}/{self.total}  {text}  eta {_fmt_time(eta)}", file=self.stream, flush=True)
-
-    def message(self, text: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.console.print(text)
-        else:
-            print(text, file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
-def _fmt_time(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def _fmt_metrics(m: dict[str, float]) -> str:
-    parts = [f"val loss {m['loss']:.4f}"]
-    for k in ("accuracy", "perplexity", "iou", "pixel_accuracy"):
-        if k in m:
-            parts.append(f"{k} {m[k]:.4f}" if k != "perplexity" else f"{k} {m[k]:.2f}")
-    return "  ".join(parts)
-
-
-# --------------------------------------------------------------------------
-# Run folder
-
-
-def _csv_columns(info, unit: str) -> list[str]:
-    heads = trained_heads(info)
-    cols = ["step"] + [f"loss_{h.name}" for h in heads] + ["loss", "lr", f"{unit}_per_s", "val_loss"]
-    for h in heads:
-        if len(heads) > 1:
-            cols.append(f"val_loss_{h.name}")
-        for m in TASK_METRICS.get(h.task, ()):
-            cols.append(f"val_{m}" if len(heads) == 1 else f"val_{h.name}_{m}")
-    return cols
-
-
-def _val_columns(info, val: dict[str, float]) -> dict[str, float]:
-    heads = trained_heads(info)
-    row = {"val_loss": val["loss"]}
-    for h in heads:
-        if len(heads) > 1:
-            row[f"val_loss_{h.name}"] = val[f"{h.name}/loss"]
-        for m in TASK_METRICS.get(h.task, ()):
-            row[f"val_{m}" if len(heads) == 1 else f"val_{h.name}_{m}"] = val[f"{h.name}/{m}"]
-    return row
-
-
-def _jsonable(v):
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    return str(v)
-
-
-def write_run_files(out_dir: Path, info, cfg: RunConfig, data: Data, overrides: dict | None) -> None:
-    """config.yaml, spec.nn, model.json and vocab.json: what eval / sample / resume need to rebuild."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(out_dir / "config.yaml")
-    src = Path(info.source) if info.source and not info.source.startswith("<") else None
-    if src is not None and src.is_file() and src.resolve() != (out_dir / "spec.nn").resolve():
-        shutil.copyfile(src, out_dir / "spec.nn")
-    meta = {
-        "model": info.name,
-        "params": _jsonable(info.params),
-        "overrides": _jsonable(overrides) if overrides is not None else None,
-        "source": str(src.resolve()) if src is not None and src.exists() else info.source,
-        "data": data.name,
-        "inputs": [{"name": i.name, "dtype": i.dtype, "dims": _jsonable(i.dims), "shape": list(i.shape)}
-                   for i in info.inputs],
-        "heads": [{"name": h.name, "task": h.task, "weight": h.weight} for h in info.heads],
-    }
-    (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if data.vocab is not None:
-        (out_dir / "vocab.json").write_text(json.dumps(data.vocab, ensure_ascii=False) + "\n")
-
-
-def _open_metrics(path: Path, cols: list[str], resume_step: int | None):
-    """Open metrics.csv for appending; on resume drop rows past the checkpoint (they will be redone)."""
-    if resume_step is not None and path.exists():
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= resume_step]
-        f = open(path, "w", newline="")
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    else:
-        f = open(path, "w", newline="")
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-    f.flush()
-    return f, w
-
-
-def _fmt(v):
-    return f"{v:.6g}" if isinstance(v, float) else v
-
-
-# --------------------------------------------------------------------------
 
 
 class _StopFlag:
@@ -623,37 +352,3 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
 
 # --------------------------------------------------------------------------
 # Sampling (lm heads)
-
-
-@torch.no_grad()
-def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_size: int, temperature: float = 1.0,
-             top_k: int | None = None, head: str | None = None, vocab_size: int | None = None) -> list[int]:
-    """Continue `ids` by n_tokens sampled from the lm head, the context cropped to block_size.
-
-    A model whose T is fixed gets its input right-padded to block_size: causal attention
-    never looks ahead, so the logits at the last real position are unaffected.
-    vocab_size: sample only ids below it (a byte-level run on a model with a larger vocabulary).
-    """
-    raw = ckpt.unwrap(model)
-    info = raw.netspec
-    head = head or next(h.name for h in info.heads if h.task == "lm")
-    fixed = isinstance(info.inputs[0].dims[-1], int)
-    device = next(iter(raw.parameters())).device
-    was = raw.training
-    raw.eval()
-    seq = list(ids)
-    try:
-        for _ in range(n_tokens):
-            ctx = seq[-block_size:]
-            x = torch.tensor(ctx + ([0] * (block_size - len(ctx)) if fixed else []), device=device)[None]
-            logits = outputs_by_head(raw(x), info)[head][0, len(ctx) - 1].float()
-            if vocab_size is not None:
-                logits = logits[:vocab_size]
-            logits = logits / max(temperature, 1e-6)
-            if top_k is not None and top_k < logits.numel():
-                kth = torch.topk(logits, top_k).values[-1]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            seq.append(int(torch.multinomial(torch.softmax(logits, -1), 1)))
-    finally:
-        raw.train(was)
-    return seq
