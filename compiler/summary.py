@@ -106,6 +106,7 @@ def summarize(a: Analysis, depth: int | None = None) -> dict:
         "outputs": {h.name: list(h.shape) if h.shape else None for h in a.info.heads},
         "heads": {h.name: {"task": h.task, "weight": h.weight} for h in a.info.heads},
         "parameters": dict(a.info.params),
+        "doc": a.graph.doc,
         "layers": rows,
     }
 
@@ -118,16 +119,22 @@ def print_summary(s: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{s['model']}  ({s['file']})", title_justify="left", show_lines=False)
-    for col, just in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"),
-                      ("MACs / sample", "right")):
-        t.add_column(col, justify=just, no_wrap=col != "layer")
+    t = Table(title=f"{s['model']}  ({s['file']})", title_justify="left", show_lines=False,
+              caption=(s.get("doc") or "").strip() or None, caption_justify="left")
+    docs = any(r["doc"] for r in s["layers"])  # `##` comments of the spec, shown beside their layers
+    cols = [("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"),
+            ("MACs / sample", "right")] + ([("doc", "left")] if docs else [])
+    for col, just in cols:
+        t.add_column(col, justify=just, no_wrap=col not in ("layer", "doc"), overflow="fold")
     for r in s["layers"]:
         name = "  " * r["depth"] + r["name"].split(".")[-1] if r["depth"] else r["name"]
         style = "bold" if r["block"] else None
         shape = "" if r["shape"] is None else str(r["shape"]).replace("'", "")
-        t.add_row(name, r["type"], shape, _fmt_int(r["params"]) if r["params"] or r["block"] else "",
-                  _fmt_int(r["macs"]) if r["macs"] else "", style=style)
+        cells = [name, r["type"], shape, _fmt_int(r["params"]) if r["params"] or r["block"] else "",
+                 _fmt_int(r["macs"]) if r["macs"] else ""]
+        if docs:
+            cells.append((r["doc"] or "").split("\n")[0])
+        t.add_row(*cells, style=style)
     console = Console(width=max(120, Console().width))
     console.print(t)
     console.print(f"[bold]total[/bold]: {s['params']:,} parameters ({s['trainable_params']:,} trainable), "

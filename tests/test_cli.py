@@ -161,3 +161,15 @@ def test_check_weights_against_the_meta_model(tmp_path, capsys):
     code, _, err = run(["check", LENET, "--weights", str(tmp_path / "bad.safetensors")], capsys)
     assert code == 1 and "1 missing" in err and "conv1.bias" in err
     assert "fc3.weight: model expects [10, 84], checkpoint has [5, 84]" in err
+
+
+def test_summary_shows_doc_comments(tmp_path, capsys):
+    f = tmp_path / "d.nn"
+    f.write_text("## A documented model.\nmodel M():\n    input x: float[B=1, 4]\n"
+                 "    fc: Linear(4, 4)  ## the only layer\n    head y\n")
+    code, out, _ = run(["summary", str(f), "--json"], capsys)
+    s = json.loads(out)
+    assert s["doc"] == "A documented model."
+    assert next(r for r in s["layers"] if r["name"] == "fc")["doc"] == "the only layer"
+    code, out, _ = run(["summary", str(f)], capsys)
+    assert "the only layer" in out and "A documented model." in out
