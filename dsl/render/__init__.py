@@ -98,10 +98,15 @@ def view_to_dot(view: View, graph: BlockGraph, shapes: dict | None = None, title
         _items(sub, view.heads)
     labelled = set()  # one shape label per value: fan-out edges of a node would repeat it
     ordered = sorted(view.edges, key=lambda e: e.skip)  # stable: flow edges get the label first
+    # A skip edge leaves the layout alone only when its source is placed by a flow edge;
+    # a node whose sole way out is a skip (an embedding added into a block) still ranks below it.
+    placed = {e.src for e in view.edges if not e.skip}
     for e in view.edges:
         attrs = {}
         if e.skip:
-            attrs.update(style="dashed", color=S.SKIP_COLOR, constraint="false", penwidth="1.3")
+            attrs.update(style="dashed", color=S.SKIP_COLOR, penwidth="1.3")
+            if e.src in placed:
+                attrs["constraint"] = "false"
         if shapes is not None and e.shape_key in shapes:
             text = S.shape_text(shapes[e.shape_key])
             first = next(x for x in ordered if x.src == e.src and x.shape_key == e.shape_key)
