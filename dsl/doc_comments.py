@@ -8,6 +8,7 @@ import dataclasses
 
 from . import ast as A
 
+
 def _doc_map(text: str) -> tuple[dict[int, str], str | None, dict[int, int]]:
     lines = text.split("\n")
     docs: dict[int, str] = {}

@@ -260,3 +260,20 @@ class ExprEvaluator:
 
     def ev_args(self, args):
         return [(a.name, self.ev(a.value), a.span) for a in args]
+
+
+def format_value(v) -> str:
+    """A value as a spec writes it: true, 0.1, "relu", [2, 2], (3, 3)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, tuple):
+        return "(" + ", ".join(format_value(x) for x in v) + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(format_value(x) for x in v) + "]"
+    if isinstance(v, Ref):
+        return v.node or "?"
+    return str(v)

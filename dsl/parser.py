@@ -17,8 +17,15 @@ from lark.indenter import DedentError, Indenter
 from . import ast as A
 from .doc_comments import attach_docs
 from .errors import Diagnostic, NetspecError, Span, remember_source
-from .syntax_errors import (MAX_SYNTAX_ERRORS, blank_statement, dedent_line, end_of_code, next_code_line,
-                            open_bracket, syntax_message)
+from .syntax_errors import (
+    MAX_SYNTAX_ERRORS,
+    blank_statement,
+    dedent_line,
+    end_of_code,
+    next_code_line,
+    open_bracket,
+    syntax_message,
+)
 
 
 class _Indenter(Indenter):

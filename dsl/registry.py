@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+
 # ---- argument types: name -> (check, description) ----
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import ast as A
 from .errors import did_you_mean
-from .exprs import ERR, DimVal, has_err, is_const
+from .exprs import ERR, DimVal, format_value, has_err, is_const
 from .ir import InitSpec, Op, Ref
 from .loader import DefEntry, ModuleNamespace
 from .registry import COMMON_MODULE_KWARGS, REGISTRY, TYPES, LayerDef
@@ -393,7 +393,7 @@ class StepsMixin:
             self.diags.error(f"{entry.defn.kind} '{name}' takes {need} input(s) ({names}), got {len(tensor_in)}"
                              + (f"; write {name}(...)({names})" if need > 1 else ""), s.span)
             return None
-        args_text = ", ".join(_fmt(v) for v in params.values())
+        args_text = ", ".join(format_value(v) for v in params.values())
         op = Op(self.new_id(path, path), "block", entry.defn.name, s.span, tuple(tensor_in), {}, path=path,
                 cluster=self.cluster(), category="block", block=child, doc=s.doc or entry.defn.doc,
                 flow_input=tensor_in[0].node if tensor_in and inputs is None else None,
@@ -411,24 +411,8 @@ class _LayerPath:
         return self.path
 
 
-def _fmt(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_fmt(x) for x in v) + ")"
-    if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    if isinstance(v, Ref):
-        return v.node or "?"
-    return str(v)
-
-
 def _arg_text(pos, kw) -> str:
-    parts = [_fmt(v) for v in pos] + [f"{k}={_fmt(v)}" for k, v in kw.items()]
+    parts = [format_value(v) for v in pos] + [f"{k}={format_value(v)}" for k, v in kw.items()]
     return "(" + ", ".join(parts) + ")"
 
 
@@ -437,7 +421,7 @@ def _layer_label(ldef: LayerDef, pos, kw) -> str:
     if ldef.label:
         names = [a.name for a in ldef.schema]
         pos_named = dict(zip(names, pos))
-        items = [_fmt(v) for k, v in pos_named.items() if k in ldef.label]
-        items += [f"{k}={_fmt(v)}" for k, v in shown_kw.items()]
+        items = [format_value(v) for k, v in pos_named.items() if k in ldef.label]
+        items += [f"{k}={format_value(v)}" for k, v in shown_kw.items()]
         return f"{ldef.name}({', '.join(items)})"
     return ldef.name + _arg_text(pos, kw)

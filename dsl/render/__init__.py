@@ -16,6 +16,7 @@ from pathlib import Path
 
 import graphviz
 
+from ..exprs import format_value
 from ..ir import BlockGraph
 from . import style as S
 from .view import VCluster, View, VNode, build_view
@@ -28,7 +29,7 @@ FORMATS = ("svg", "png", "pdf", "dot")
 def _subtitle(graph: BlockGraph) -> str | None:
     if not graph.params:
         return None
-    return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in graph.params.items())
+    return ", ".join(f"{k}={format_value(v)}" for k, v in graph.params.items())
 
 
 def _node_attrs(n: VNode) -> dict:
