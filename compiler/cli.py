@@ -228,6 +228,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        print(f"error: {getattr(args, 'file', 'the spec')}: an expression is nested too deeply to compile "
+              "(thousands of levels); split it into named steps", file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
     except Exception as e:  # a bug of ours or an environment problem: never a traceback by default

@@ -173,3 +173,10 @@ def test_summary_shows_doc_comments(tmp_path, capsys):
     assert next(r for r in s["layers"] if r["name"] == "fc")["doc"] == "the only layer"
     code, out, _ = run(["summary", str(f)], capsys)
     assert "the only layer" in out and "A documented model." in out
+
+
+def test_absurdly_deep_expressions_are_a_user_error(tmp_path, capsys):
+    f = tmp_path / "deep.nn"
+    f.write_text("model M():\n    input x: float[B=1, 2]\n    y = x" + " + x" * 3000 + "\n    head z = y\n")
+    code, _, err = run(["check", str(f)], capsys)
+    assert code == 1 and "nested too deeply" in err and "internal error" not in err
