@@ -126,4 +126,5 @@ def build(source, model: str | None = None, *, device=None, dtype=None, input_sh
     if dtype is not None:
         gm = gm.to(dtype)
     gm.netspec = analysis.info
+    gm._netspec_graph = analysis.graph  # lets runtime failures be traced back to spec lines
     return gm

@@ -76,13 +76,18 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
             return f"{label} expects trailing dims {list(want)}, got {_shape(x)}"
     if isinstance(layer, nn.Embedding) and x.dtype.is_floating_point:
         return f"{label} needs integer indices, got {str(x.dtype).replace('torch.', '')} {_shape(x)}"
+    if isinstance(layer, nn.Embedding) and x.device.type != "meta" and x.numel() and \
+            not 0 <= int(x.min()) <= int(x.max()) < layer.num_embeddings:
+        return (f"{label} has rows 0..{layer.num_embeddings - 1}, got indices {int(x.min())}..{int(x.max())} "
+                f"in {_shape(x)}")
     return None
 
 
 class ShapeProp(fx.Interpreter):
-    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict):
+    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True):
         super().__init__(gm, garbage_collect_values=True)
         self.block, self.prefix, self.table = block, prefix, table
+        self.fast = fast  # shape rules for meta tensors; off when running real tensors
         self.ops = {op.id: op for op in block.ops()}
         self.symbols: dict[str, int] = {}
 
@@ -135,7 +140,7 @@ class ShapeProp(fx.Interpreter):
 
     def call_module(self, target, args, kwargs):
         sub = self.fetch_attr(target)
-        rule = rule_for(sub)
+        rule = rule_for(sub) if self.fast else None
         if rule is not None and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
             try:
                 out = rule(sub, args[0])
@@ -146,7 +151,7 @@ class ShapeProp(fx.Interpreter):
         op = next((o for o in self.ops.values() if o.path == target and o.kind == "block"), None)
         if isinstance(sub, fx.GraphModule) and op is not None:
             try:
-                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table).run(*args)
+                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast).run(*args)
             except _Failure as f:
                 f.diag.notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise
@@ -183,3 +188,20 @@ def propagate(gm: fx.GraphModule, block: BlockGraph, input_shapes: dict[str, tup
     except _Failure as f:
         raise NetspecError([f.diag]) from None
     return table, out
+
+
+def locate_failure(model: fx.GraphModule, *inputs) -> NetspecError | None:
+    """Why `model(*inputs)` fails, as an error at the spec line of the failing op (None if it
+    does not fail, or the model was not built by netspec). For runtime errors that only real
+    data reveals: an index past an Embedding, a size the default inputs did not have."""
+    block = getattr(model, "_netspec_graph", None)
+    if block is None:
+        return None
+    try:
+        with torch.no_grad():
+            ShapeProp(model, block, "", {}, fast=False).run(*inputs)
+    except _Failure as f:
+        return NetspecError([f.diag])
+    except Exception:  # noqa: BLE001 - not attributable to one op: the caller reports the original error
+        return None
+    return None

@@ -156,3 +156,16 @@ def test_summary_macs_match_published_counts(file, model, published_gmacs):
     s = summarize(compiler.analyze(STDLIB / file, model))
     assert round(s["macs"] / 1e9, 2) == published_gmacs
     assert s["params"] == sum(r["params"] for r in s["layers"] if r["depth"] == 0)
+
+
+def test_runtime_failures_are_traced_back_to_the_spec():
+    """Errors only real data reveals (here a sequence longer than block_size) point at a spec line."""
+    from compiler.shapes import locate_failure
+    m = compiler.build(STDLIB / "gpt2.nn", n_layer=1, n_embd=32, n_head=2, vocab_size=50, block_size=16)
+    ok = torch.randint(0, 50, (1, 16))
+    assert locate_failure(m, ok) is None
+    err = locate_failure(m, torch.randint(0, 50, (1, 20)))
+    (d,) = err.diagnostics
+    src = (STDLIB / "gpt2.nn").read_text().splitlines()
+    assert src[d.span.line - 1].strip().startswith("wpe: Embedding(")
+    assert d.message == "Embedding(16, 32) has rows 0..15, got indices 0..19 in [20]"

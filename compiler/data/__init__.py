@@ -286,6 +286,12 @@ def check_model(model: torch.nn.Module, data: Data, info) -> None:
     try:
         out = outputs_by_head(model(x.to(_device_of(model))), info)
     except Exception as e:  # noqa: BLE001
+        from ..shapes import locate_failure
+        located = locate_failure(model, x.to(_device_of(model)))
+        if located is not None:  # the spec line of the op that failed on this data
+            located.diagnostics[0].notes.append((None, f"while running data '{data.name}' (input "
+                                                 f"'{data.want.input}' {list(x.shape)}) through {info.name}"))
+            raise located from None
         raise DataError(f"{info.name} failed on data '{data.name}' (input '{data.want.input}' "
                         f"{list(x.shape)} {str(x.dtype).replace('torch.', '')}): {e}")
     finally:
