@@ -9,7 +9,6 @@ parameters are counted in seconds without the memory.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -77,17 +76,11 @@ def _model_info(checked: Checked, input_shapes, out, params) -> ModelInfo:
     return ModelInfo(g.name, checked.file, dict(params), inputs, tuple(heads))
 
 
-def _source_and_file(source):
-    if isinstance(source, os.PathLike):
-        return os.fspath(source)
-    return source
-
-
 def analyze(source, model: str | None = None, overrides: dict | None = None, *,
             input_shapes: dict | None = None, extra_paths=(), file: str | None = None) -> Analysis:
     """Parse, check, lower on the meta device and infer every shape. Raises NetspecError.
     `file` names spec text in messages (default "<string>")."""
-    checked = elaborate(_source_and_file(source), model, overrides, extra_paths=extra_paths, file=file)
+    checked = elaborate(source, model, overrides, extra_paths=extra_paths, file=file)
     debug = level()
     if debug >= 3:
         dump_ast(checked.program.main)

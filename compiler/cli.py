@@ -38,25 +38,25 @@ def _print_diags(diags, stream=None):
 
 
 def _source(args):
-    """The spec argument: a path, or '-' for standard input."""
+    """The spec argument as (source, name for messages): a path, or '-' for standard input."""
     from pathlib import Path
 
-    if args.file == "-":
-        from dsl.errors import remember_source
-        text = sys.stdin.read()
-        remember_source("<stdin>", text)
+    if args.file in ("-", "<stdin>"):
+        if getattr(args, "text", None) is None:  # read once; --all checks several models of it
+            args.text = sys.stdin.read()
         args.file = "<stdin>"
-        args.text = text
-    return getattr(args, "text", None) or Path(args.file)
+        return args.text, "<stdin>"
+    return Path(args.file), None
 
 
 def _analyze(args, model=None):
     from dsl.params import parse_input_shapes, parse_overrides
 
     from .builder import analyze
-    return analyze(_source(args), model if model is not None else args.model,
+    source, name = _source(args)
+    return analyze(source, model if model is not None else args.model,
                    parse_overrides(args.overrides), input_shapes=parse_input_shapes(getattr(args, "inputs", [])),
-                   extra_paths=args.path, file="<stdin>" if args.file == "<stdin>" else None)
+                   extra_paths=args.path, file=name)
 
 
 def _shape(t) -> str:
@@ -69,28 +69,28 @@ def cmd_check(args) -> int:
     from dsl.loader import load
     from dsl.params import parse_overrides
 
-    source = _source(args)
+    source, name = _source(args)
     if args.all:
-        program = load(source, extra_paths=args.path, file="<stdin>" if args.file == "<stdin>" else None)
-        names = [d.name for d in program.models()]
-        if not names:
+        program = load(source, extra_paths=args.path, file=name)
+        models = [d.name for d in program.models()]
+        if not models:
             print(f"error: {args.file} defines no model (only blocks?)", file=sys.stderr)
             return EXIT_ERROR
     else:
-        names = [args.model]
+        models = [args.model]
     failed = False
-    for name in names:
+    for model in models:
         try:
             if args.no_shapes:
-                checked = elaborate(source, name, parse_overrides(args.overrides), extra_paths=args.path,
-                                    file="<stdin>" if args.file == "<stdin>" else None)
+                checked = elaborate(source, model, parse_overrides(args.overrides), extra_paths=args.path,
+                                    file=name)
                 _print_diags(checked.warnings)
                 g = checked.graph
                 ins = ", ".join(op.id for op in g.inputs)
                 heads = ", ".join(o.name for o in g.outputs)
                 print(f"{args.file}: model {g.name} ok: inputs {ins}; heads {heads}")
                 continue
-            a = _analyze(args, model=name)
+            a = _analyze(args, model=model)
         except NetspecError as e:
             _print_diags(e.diagnostics)
             failed = True
@@ -136,7 +136,7 @@ def cmd_compile(args) -> int:
 
     from .eject import eject
 
-    code = eject(_source(args), args.model, parse_overrides(args.overrides), extra_paths=args.path,
+    code = eject(_source(args)[0], args.model, parse_overrides(args.overrides), extra_paths=args.path,
                  class_name=args.class_name)
     if args.output == "-":
         sys.stdout.write(code)

@@ -17,7 +17,7 @@ from dsl.registry import REGISTRY
 
 from . import ops as netspec_ops
 from .builder import analyze
-from .lower import _GraphCache, build_graph
+from .lower import _GraphCache, build_graph, init_call
 
 _HEADER = '''"""{doc}
 
@@ -75,33 +75,12 @@ def _access(root: str, path: str) -> str:
 
 
 def _init_line(target: str, spec: InitSpec) -> str | None:
-    kw = dict(spec.kwargs)
-    a = spec.args
-    if spec.name == "default":
+    call = init_call(spec)
+    if call is None:
         return None
-    if spec.name == "normal":
-        return f"nn.init.normal_({target}, mean={_py(kw.get('mean', 0.0))}, std={_py(a[0] if a else kw.get('std', 1.0))})"
-    if spec.name == "trunc_normal":
-        return f"nn.init.trunc_normal_({target}, std={_py(a[0] if a else kw.get('std', 1.0))})"
-    if spec.name == "uniform":
-        lo, hi = a or (kw.get("a", 0.0), kw.get("b", 1.0))
-        return f"nn.init.uniform_({target}, {_py(lo)}, {_py(hi)})"
-    if spec.name in ("zeros", "ones"):
-        return f"nn.init.{spec.name}_({target})"
-    if spec.name == "constant":
-        return f"nn.init.constant_({target}, {_py(a[0] if a else kw['val'])})"
-    if spec.name in ("kaiming", "kaiming_normal"):
-        return (f"nn.init.kaiming_normal_({target}, mode={_py(kw.get('mode', 'fan_in'))}, "
-                f"nonlinearity={_py(kw.get('nonlinearity', 'relu'))})")
-    if spec.name == "kaiming_uniform":
-        return (f"nn.init.kaiming_uniform_({target}, a={_py(kw.get('a', math.sqrt(5)))}, "
-                f"mode={_py(kw.get('mode', 'fan_in'))})")
-    if spec.name in ("xavier", "xavier_uniform", "xavier_normal"):
-        fn = "xavier_normal_" if spec.name == "xavier_normal" else "xavier_uniform_"
-        return f"nn.init.{fn}({target}, gain={_py(kw.get('gain', 1.0))})"
-    if spec.name == "orthogonal":
-        return f"nn.init.orthogonal_({target})"
-    raise AssertionError(spec.name)
+    fn, args, kwargs = call
+    params = [target] + [_py(v) for v in args] + [f"{k}={_py(v)}" for k, v in kwargs.items()]
+    return f"nn.init.{fn}({', '.join(params)})"
 
 
 class _Ejector:

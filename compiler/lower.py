@@ -33,8 +33,6 @@ _CALL_KWARGS = {"MultiheadAttention": {"need_weights": False}}
 def resolve_target(target: str):
     if target.startswith("netspec:"):
         return getattr(netspec_ops, target.split(":", 1)[1])
-    if target == "torch.neg":
-        return torch.neg
     mod, _, name = target.rpartition(".")
     return getattr(importlib.import_module(mod), name)
 
@@ -47,6 +45,30 @@ def make_layer(op: Op) -> nn.Module:
     return resolve_target(REGISTRY[op.target].target)(*args, **kwargs)
 
 
+def init_call(spec: InitSpec):
+    """The torch.nn.init call an init spec stands for: (function name, args, kwargs), or None
+    for `default`. apply_init runs it; compiler.eject writes it out."""
+    kw, a = dict(spec.kwargs), spec.args
+    std = a[0] if a else kw.get("std", 1.0)
+    calls = {
+        "normal": ("normal_", (), {"mean": kw.get("mean", 0.0), "std": std}),
+        "trunc_normal": ("trunc_normal_", (), {"std": std}),
+        "uniform": ("uniform_", tuple(a or (kw.get("a", 0.0), kw.get("b", 1.0))), {}),
+        "zeros": ("zeros_", (), {}),
+        "ones": ("ones_", (), {}),
+        "constant": ("constant_", (a[0] if a else kw.get("val"),), {}),
+        "kaiming": ("kaiming_normal_", (), {"mode": kw.get("mode", "fan_in"),
+                                            "nonlinearity": kw.get("nonlinearity", "relu")}),
+        "kaiming_uniform": ("kaiming_uniform_", (), {"a": kw.get("a", math.sqrt(5)), "mode": kw.get("mode", "fan_in")}),
+        "xavier_uniform": ("xavier_uniform_", (), {"gain": kw.get("gain", 1.0)}),
+        "xavier_normal": ("xavier_normal_", (), {"gain": kw.get("gain", 1.0)}),
+        "orthogonal": ("orthogonal_", (), {}),
+    }
+    calls["kaiming_normal"] = calls["kaiming"]
+    calls["xavier"] = calls["xavier_uniform"]
+    return None if spec.name == "default" else calls[spec.name]
+
+
 def apply_init(module, spec: InitSpec, name: str) -> None:
     t = module if isinstance(module, nn.Parameter) else getattr(module, name, None)
     if t is None:
@@ -54,33 +76,11 @@ def apply_init(module, spec: InitSpec, name: str) -> None:
         if spec.name == "default" or name == "bias":
             return
         raise ValueError(f"{type(module).__name__} has no `{name}` to initialize")
-    kw = dict(spec.kwargs)
-    a = spec.args
-    with torch.no_grad():
-        if spec.name == "default":
-            return
-        if spec.name == "normal":
-            nn.init.normal_(t, mean=kw.get("mean", 0.0), std=a[0] if a else kw.get("std", 1.0))
-        elif spec.name == "trunc_normal":
-            nn.init.trunc_normal_(t, std=a[0] if a else kw.get("std", 1.0))
-        elif spec.name == "uniform":
-            nn.init.uniform_(t, *(a or (kw.get("a", 0.0), kw.get("b", 1.0))))
-        elif spec.name == "zeros":
-            nn.init.zeros_(t)
-        elif spec.name == "ones":
-            nn.init.ones_(t)
-        elif spec.name == "constant":
-            nn.init.constant_(t, a[0] if a else kw["val"])
-        elif spec.name in ("kaiming", "kaiming_normal"):
-            nn.init.kaiming_normal_(t, mode=kw.get("mode", "fan_in"), nonlinearity=kw.get("nonlinearity", "relu"))
-        elif spec.name == "kaiming_uniform":
-            nn.init.kaiming_uniform_(t, a=kw.get("a", math.sqrt(5)), mode=kw.get("mode", "fan_in"))
-        elif spec.name in ("xavier", "xavier_uniform"):
-            nn.init.xavier_uniform_(t, gain=kw.get("gain", 1.0))
-        elif spec.name == "xavier_normal":
-            nn.init.xavier_normal_(t, gain=kw.get("gain", 1.0))
-        elif spec.name == "orthogonal":
-            nn.init.orthogonal_(t)
+    call = init_call(spec)
+    if call is not None:
+        fn, args, kwargs = call
+        with torch.no_grad():
+            getattr(nn.init, fn)(t, *args, **kwargs)
 
 
 class _GraphCache:
@@ -88,7 +88,6 @@ class _GraphCache:
 
     def __init__(self):
         self.graphs: dict[int, fx.Graph] = {}
-        self.first_input: dict[int, str] = {}
 
 
 def _set_path(root: nn.Module, path: str, value) -> None:
@@ -104,13 +103,6 @@ def _set_path(root: nn.Module, path: str, value) -> None:
         cur.register_parameter(last, value)
     else:
         cur.add_module(last, value)
-
-
-def _get_path(root: nn.Module, path: str):
-    cur = root
-    for p in path.split("."):
-        cur = getattr(cur, p)
-    return cur
 
 
 def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
@@ -201,10 +193,11 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
     key = id(block)
     if key not in cache.graphs:
         cache.graphs[key] = build_graph(block, top)
+    ops = list(block.ops())  # one topological sort, used three times
     root = nn.Module()
     for path in block.containers:
         _set_path(root, path, nn.Module())
-    for op in block.ops():
+    for op in ops:
         if op.kind == "module":
             try:
                 layer = make_layer(op)
@@ -227,11 +220,10 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
     gm = fx.GraphModule(root, cache.graphs[key], class_name=block.name)
     for path in block.containers:  # keep empty-looking containers so paths exist even without call sites
         try:
-            _get_path(gm, path)
+            gm.get_submodule(path)
         except AttributeError:
             _set_path(gm, path, nn.Module())
-    for op in block.ops():
+    for op in ops:
         if op.kind == "module" and op.tie is not None:
-            src = _get_path(gm, op.tie[0])
-            _get_path(gm, op.path).weight = src.weight
+            gm.get_submodule(op.path).weight = gm.get_submodule(op.tie[0]).weight
     return gm

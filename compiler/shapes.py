@@ -89,6 +89,7 @@ class ShapeProp(fx.Interpreter):
         self.block, self.prefix, self.table = block, prefix, table
         self.fast = fast  # shape rules for meta tensors; off when running real tensors
         self.ops = {op.id: op for op in block.ops()}
+        self.blocks = {op.path: op for op in self.ops.values() if op.kind == "block"}
         self.symbols: dict[str, int] = {}
 
     def run_node(self, n: fx.Node):
@@ -148,7 +149,7 @@ class ShapeProp(fx.Interpreter):
                 raise RuntimeError(f"input shape {list(args[0].shape)} does not fit {type(sub).__name__}") from None
             if out is not None:
                 return out
-        op = next((o for o in self.ops.values() if o.path == target and o.kind == "block"), None)
+        op = self.blocks.get(target)
         if isinstance(sub, fx.GraphModule) and op is not None:
             try:
                 return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast).run(*args)

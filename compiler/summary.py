@@ -60,9 +60,8 @@ def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, ba
             if id(p) not in seen:
                 seen.add(id(p))
                 params += p.numel()
-        in_shapes = [list(a.shapes[prefix + (block.op(r.node).path or r.node)].shape)
-                     for r in _tensor_refs(op) if hasattr(a.shapes.get(prefix + (block.op(r.node).path or r.node)),
-                                                          "shape")]
+        in_metas = [a.shapes.get(prefix + (block.op(r.node).path or r.node)) for r in _tensor_refs(op)]
+        in_shapes = [list(m.shape) for m in in_metas if hasattr(m, "shape")]
         if op.kind == "block" and (depth is None or level < depth):
             rows.append({"name": path, "type": op.block.name, "shape": shape, "params": params, "macs": None,
                          "depth": level, "block": True, "doc": op.doc})

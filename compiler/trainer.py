@@ -41,7 +41,6 @@ from .runlog import (
     _fmt,
     _fmt_metrics,
     _fmt_time,
-    _jsonable,
     _open_metrics,
     _val_columns,  # noqa: F401  (re-exported for callers of trainer)
     write_run_files,
