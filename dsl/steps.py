@@ -6,6 +6,8 @@ argument schema (arity, keywords, value types) or the block's parameters, names 
 """
 from __future__ import annotations
 
+import dataclasses
+
 from . import ast as A
 from .errors import did_you_mean
 from .exprs import ERR, DimVal, format_value, has_err, is_const
@@ -43,7 +45,6 @@ class StepsMixin:
 
     def apply_step(self, s):
         while s.cond is not None:  # `Tanh() if act == "tanh" else ReLU()`, possibly chained
-            import dataclasses
             c = self.ev(s.cond)
             if has_err(c):
                 return self.fail_step(s)
@@ -81,9 +82,10 @@ class StepsMixin:
                     self.flow = v
                     if s.bind is not None:
                         self.bind_as(s.bind, v)
-                elif not has_err(v):
+                    return v
+                if not has_err(v):
                     self.diags.error(f"'{name}' is {v!r}, not a tensor", head.span)
-                return
+                return None
         if len(s.ref) == 1:
             name = self.name_text(head)
             if name is ERR:

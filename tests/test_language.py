@@ -247,3 +247,15 @@ def test_spec_text_never_executes_code(tmp_path):
     with pytest.raises(NetspecError):
         compiler.build(text)
     assert not marker.exists()
+
+
+def test_switching_the_flow_with_as_binds_the_name():
+    m = compiler.build(spec("""
+        model M():
+            input x: float[B=1, 3]
+            input w: float[B=1, 3]
+            w as z
+            head y = z + x
+    """))
+    x, w = torch.randn(1, 3), torch.randn(1, 3)
+    torch.testing.assert_close(m(x, w), w + x)
