@@ -121,7 +121,7 @@ class StepsMixin:
             res = self.step_module(s, target, inputs)
         else:
             res = self.step_function(s, target, inputs)
-        if res is None:
+        if res is None or res is ERR:  # reported already; the flow stays where it was
             return None
         self.flow = res
         if s.label is not None:
@@ -322,7 +322,8 @@ class StepsMixin:
                 bound[k] = (v, sp)
         for spec in schema:
             if spec.required and spec.name not in bound:
-                self.diags.error(f"{ldef.name} missing required argument '{spec.name}'", span)
+                if ok:  # after a misspelt keyword, the missing one is its echo
+                    self.diags.error(f"{ldef.name} missing required argument '{spec.name}'", span)
                 ok = False
         for spec in schema:
             if spec.name not in bound:
