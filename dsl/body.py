@@ -85,6 +85,7 @@ class _Body(StepsMixin, ExprEvaluator):
         self.explicit = _labels(self.defn.body, set())
         self.ties: list[Op] = []
         self.errors_before = elab.diags.error_count
+        self.declared_outputs = False  # an output/head statement was written (even if it failed)
         self.ids: Counter = Counter()
 
     # ---------- driver ----------
@@ -458,7 +459,7 @@ class _Body(StepsMixin, ExprEvaluator):
                 self.diags.error(f"tie={path}: no layer '{path}' in {self.defn.kind} '{self.defn.name}'"
                                  f"{did_you_mean(path, [p for p in self.paths if p != op.path])}", sp)
                 op.tie = None
-        if not self.block.outputs and not getattr(self, "declared_outputs", False):
+        if not self.block.outputs and not self.declared_outputs:
             if self.defn.kind == "model":
                 self.diags.error(f"model '{self.defn.name}' has no head: end it with `head NAME` "
                                  "(e.g. `head logits: classify`)", self.defn.span)
