@@ -38,7 +38,7 @@ test: setup ref
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m compiler.demo
+	$(PY) -m netspec.demo
 
 setup: $(STAMP) dot
 

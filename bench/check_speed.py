@@ -41,10 +41,10 @@ def best_of(fn, repeats=5):
 
 
 def main(sizes):
-    from dsl.frontend import elaborate
-    from dsl.parser import parse
-    import compiler  # noqa: F401  (torch import kept out of the timings)
-    from compiler.builder import analyze
+    from netspec.dsl.frontend import elaborate
+    from netspec.dsl.parser import parse
+    import netspec  # noqa: F401  (torch import kept out of the timings)
+    from netspec.compiler.builder import analyze
 
     t = Table(title="netspec check speed (best of 5, seconds)")
     for col in ("spec", "layers", "parse", "parse+elaborate+checks", "analyze (meta lowering + shapes)"):

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import compiler  # noqa: E402
-from compiler.tasks import _autocast  # noqa: E402
+import netspec  # noqa: E402
+from netspec.train.tasks import _autocast  # noqa: E402
 
 
 def run(device: torch.device, compile_: bool, precision: str, params: dict, batch: int, steps: int) -> dict:
     torch.manual_seed(0)
-    model = compiler.build(REPO / "stdlib" / "gpt2.nn", device=device, **params).train()
+    model = netspec.build(REPO / "stdlib" / "gpt2.nn", device=device, **params).train()
     T = params["block_size"]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     step_model = torch.compile(model) if compile_ else model

@@ -16,7 +16,7 @@ loaded by other jobs: LeNet-5 98.3-99.2% val accuracy in 1000 default steps (19-
 on load); GPT val loss 2.39 nats after only 150 steps (~3k tokens/s), so 600 steps land far
 below 5.55. UNet / ResNet18 on shapes not yet measured (minutes each on this CPU).
 
-Each run goes through the same API as `netspec train` (compiler.build + trainer.train)
+Each run goes through the same API as `netspec train` (netspec.build + trainer.train)
 and leaves its run folder under bench/runs/<name>. Not a test: it takes minutes.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler.runconfig import RunConfig  # noqa: E402
+from netspec.train.config import RunConfig  # noqa: E402
 
 
 @dataclass
@@ -68,7 +68,7 @@ CLASS_PARAMS = ("num_classes", "classes", "n_classes", "out_classes", "out_chann
 
 
 def build_from_stdlib(t: Target):
-    import compiler
+    import netspec
 
     spec = next((REPO / s for s in t.specs if (REPO / s).is_file()), None)
     if spec is None:
@@ -76,7 +76,7 @@ def build_from_stdlib(t: Target):
     last = None
     for model in t.models:
         try:
-            a = compiler.analyze(str(spec), model)
+            a = netspec.analyze(str(spec), model)
         except Exception as e:  # noqa: BLE001 - try the next candidate model name
             last = e
             continue
@@ -93,14 +93,14 @@ def build_from_stdlib(t: Target):
         inp = a.info.inputs[0]
         if t.image_size and len(inp.dims) == 4 and not all(isinstance(d, int) for d in inp.dims[2:]):
             shapes = {inp.name: (1, inp.shape[1], *t.image_size)}
-        return compiler.build(str(spec), model, input_shapes=shapes, **over), spec, over
+        return netspec.build(str(spec), model, input_shapes=shapes, **over), spec, over
     raise SystemExit(f"{t.name}: no model {t.models} in {spec}: {last}")
 
 
 def build_reference(t: Target):
     import torch  # noqa: F401
 
-    from compiler.info import HeadInfo, InputInfo, ModelInfo
+    from netspec.compiler.info import HeadInfo, InputInfo, ModelInfo
 
     def info(name, inp, heads, **params):
         return ModelInfo(name, "<reference>", params, (inp,), tuple(heads))
@@ -139,7 +139,7 @@ def build_reference(t: Target):
 def run(t: Target, reference: bool, device: str, out_root: Path) -> bool:
     import torch
 
-    from compiler.trainer import generate, seed_all, train
+    from netspec.train.trainer import generate, seed_all, train
 
     cfg = RunConfig(**{**t.cfg, "device": device})
     seed_all(cfg.seed)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import fx
 
-from dsl.debug import dump_ast, dump_ir, level
-from dsl.frontend import Checked, elaborate
-from dsl.ir import BlockGraph
+from ..dsl.debug import dump_ast, dump_ir, level
+from ..dsl.frontend import Checked, elaborate
+from ..dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
 from .lower import _GraphCache, instantiate

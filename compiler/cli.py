@@ -1,22 +1,20 @@
-"""The `netspec` command line: check, render, summary, compile, layers, and (from
-compiler.train_cli) train, eval, sample.
+"""The compiler's commands: check, render, summary, compile, layers, models.
 
-Errors print as `FILE:LINE:COL: error: ...` with the source line and a caret and exit 1;
-usage errors exit 2; no Python traceback reaches the user unless --debug is given.
-torch is imported only by the commands that need it.
+`netspec.cli` owns the command table and the error handling; `configure(name, parser)`
+adds one command's arguments here. torch is imported only by the commands that need it.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def _common(p: argparse.ArgumentParser, *, model=True, inputs=True):
-    p.add_argument("file", help="a .nn spec file ('-' reads standard input)")
+    p.add_argument("file", help="a .nn spec file, a standard-library name (gpt2, resnet, ResNet50) "
+                   "or '-' for standard input")
     if model:
         p.add_argument("--model", help="which model of the file (default: its `default model` or only model)")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="K=V",
@@ -27,30 +25,24 @@ def _common(p: argparse.ArgumentParser, *, model=True, inputs=True):
     p.add_argument("--path", action="append", default=[], metavar="DIR", help="extra folder to search for imports")
 
 
-def _color(stream) -> bool:
-    return stream.isatty() and os.environ.get("NO_COLOR") is None
-
-
 def _print_diags(diags, stream=None):
-    stream = stream or sys.stderr
-    for d in diags:
-        print(d.format(color=_color(stream)), file=stream)
+    from ..dsl.errors import print_diagnostics
+    print_diagnostics(diags, stream or sys.stderr)
 
 
 def _source(args):
-    """The spec argument as (source, name for messages): a path, or '-' for standard input."""
-    from pathlib import Path
-
+    """The spec argument as (source, name for messages): a path or stdlib name, or '-' for
+    standard input."""
     if args.file in ("-", "<stdin>"):
         if getattr(args, "text", None) is None:  # read once; --all checks several models of it
             args.text = sys.stdin.read()
         args.file = "<stdin>"
         return args.text, "<stdin>"
-    return Path(args.file), None
+    return args.file, None
 
 
 def _analyze(args, model=None):
-    from dsl.params import parse_input_shapes, parse_overrides
+    from ..dsl.params import parse_input_shapes, parse_overrides
 
     from .builder import analyze
     source, name = _source(args)
@@ -64,13 +56,15 @@ def _shape(t) -> str:
 
 
 def cmd_check(args) -> int:
-    from dsl.errors import NetspecError
-    from dsl.frontend import elaborate
-    from dsl.loader import load
-    from dsl.params import parse_overrides
+    from ..dsl.errors import NetspecError
+    from ..dsl.frontend import elaborate
+    from ..dsl.library import resolve_source
+    from ..dsl.loader import load
+    from ..dsl.params import parse_overrides
 
     source, name = _source(args)
     if args.all:
+        source, _ = resolve_source(source)
         program = load(source, extra_paths=args.path, file=name)
         models = [d.name for d in program.models()]
         if not models:
@@ -108,7 +102,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from dsl.render import render
+    from ..dsl.render import render
 
     a = _analyze(args)
     _print_diags(a.checked.warnings)
@@ -132,7 +126,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from dsl.params import parse_overrides
+    from ..dsl.params import parse_overrides
 
     from .eject import eject
 
@@ -148,7 +142,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from dsl.registry import REGISTRY
+    from ..dsl.registry import REGISTRY
 
     for name, d in sorted(REGISTRY.items(), key=lambda kv: (kv[1].kind, kv[0].lower())):
         sig = ", ".join(("*" if a.variadic else "") + a.name + ("" if a.required or a.variadic else f"={a.default!r}")
@@ -157,91 +151,68 @@ def cmd_layers(args) -> int:
     return EXIT_OK
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("netspec")
-    except PackageNotFoundError:
-        return "unknown"
+def cmd_models(args) -> int:
+    from ..dsl.library import reference, stdlib_models
+    from .builder import analyze
 
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="netspec", description="A graph-based architecture DSL and compiler for "
-                                "neural networks: check, render, summarize, compile and train .nn specs.")
-    p.add_argument("--debug", action="store_true", help="show Python tracebacks of internal errors")
-    p.add_argument("--version", action="version", version=f"netspec {_version()}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    c = sub.add_parser("check", help="check a spec: names, arity, cycles, shapes; print its parameter count")
-    _common(c)
-    c.add_argument("--all", action="store_true", help="check every model of the file")
-    c.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
-    c.add_argument("--weights", metavar="FILE", help="also check that a checkpoint (.safetensors / .pt) fits: "
-                   "every key present, no extra keys, every shape equal")
-    c.add_argument("--convert", choices=["transformers"], help="convert --weights from this naming first")
-    c.set_defaults(func=cmd_check)
-
-    r = sub.add_parser("render", help="draw the network with Graphviz (inputs at the bottom, heads at the top)")
-    _common(r)
-    r.add_argument("-o", "--output", required=True, help="output file: .svg, .png, .pdf or .dot")
-    r.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N into one node")
-    r.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
-    r.set_defaults(func=cmd_render)
-
-    s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates")
-    _common(s)
-    s.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
-    s.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
-    s.set_defaults(func=cmd_summary)
-
-    k = sub.add_parser("compile", help="eject standalone PyTorch code (imports only torch)")
-    _common(k, inputs=False)
-    k.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
-    k.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
-    k.set_defaults(func=cmd_compile)
-
-    l = sub.add_parser("layers", help="list the layers and tensor ops the language knows")
-    l.set_defaults(func=cmd_layers)
-
-    try:
-        from .train_cli import register
-    except ImportError:  # the training commands are optional until their module exists
-        register = None
-    if register is not None:
-        register(sub)
-    return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
-    from dsl.errors import NetspecError
-
-    try:
-        return args.func(args) or EXIT_OK
-    except NetspecError as e:
-        _print_diags(e.diagnostics)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except RecursionError:
-        print(f"error: {getattr(args, 'file', 'the spec')}: an expression is nested too deeply to compile "
-              "(thousands of levels); split it into named steps", file=sys.stderr)
-        return EXIT_ERROR
-    except BrokenPipeError:
+    rows = []
+    for m in stdlib_models():
+        a = analyze(m.file, m.name)
+        rows.append({"name": m.name, "file": m.file.stem, "default": m.default, "params": a.num_params,
+                     "inputs": {i.name: list(i.shape) for i in a.info.inputs}, "reference": reference(m.file)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
         return EXIT_OK
-    except Exception as e:  # a bug of ours or an environment problem: never a traceback by default
-        if args.debug:
-            raise
-        kind = getattr(e, "user_error", False) or type(e).__name__ in ("DataError", "WeightsError", "ConfigError")
-        msg = f"error: {e}" if kind else f"internal error: {type(e).__name__}: {e} (run with --debug for details)"
-        print(msg, file=sys.stderr)
-        return EXIT_ERROR
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        spec = r["file"] + ("" if r["default"] else f" --model {r['name']}")
+        print(f"{r['name']:<{width}}  {r['params']:>13,}  {spec:<24} {r['reference'] or ''}".rstrip())
+    return EXIT_OK
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _check_args(p):
+    _common(p)
+    p.add_argument("--all", action="store_true", help="check every model of the file")
+    p.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
+    p.add_argument("--weights", metavar="FILE", help="also check that a checkpoint (.safetensors / .pt) "
+                   "fits: every key present, no extra keys, every shape equal")
+    p.add_argument("--convert", choices=["transformers"], help="convert --weights from this naming first")
+    return cmd_check
+
+
+def _render_args(p):
+    _common(p)
+    p.add_argument("-o", "--output", required=True, help="output file: .svg, .png, .pdf or .dot")
+    p.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N into one node")
+    p.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
+    return cmd_render
+
+
+def _summary_args(p):
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    p.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
+    return cmd_summary
+
+
+def _compile_args(p):
+    _common(p, inputs=False)
+    p.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
+    p.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
+    return cmd_compile
+
+
+def _models_args(p):
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list: name, file, default, params, inputs, reference")
+    return cmd_models
+
+
+# command -> function that adds its arguments and returns its handler
+ARGUMENTS = {"check": _check_args, "render": _render_args, "summary": _summary_args, "compile": _compile_args,
+             "layers": lambda p: cmd_layers, "models": _models_args}
+
+
+def configure(name: str, p: argparse.ArgumentParser) -> None:
+    """Add command `name`'s arguments to its parser (called by netspec.cli)."""
+    p.set_defaults(func=ARGUMENTS[name](p))

@@ -12,8 +12,8 @@ import math
 import textwrap
 
 
-from dsl.ir import BlockGraph, InitSpec, Op
-from dsl.registry import REGISTRY
+from ..dsl.ir import BlockGraph, InitSpec, Op
+from ..dsl.registry import REGISTRY
 
 from . import ops as netspec_ops
 from .builder import analyze

@@ -15,9 +15,9 @@ import operator
 import torch
 from torch import fx, nn
 
-from dsl.errors import Diagnostic, NetspecError
-from dsl.ir import BlockGraph, InitSpec, Op, Ref, SliceVal
-from dsl.registry import REGISTRY
+from ..dsl.errors import Diagnostic, NetspecError
+from ..dsl.ir import BlockGraph, InitSpec, Op, Ref, SliceVal
+from ..dsl.registry import REGISTRY
 
 from . import ops as netspec_ops
 

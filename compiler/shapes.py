@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
-from dsl.errors import Diagnostic, NetspecError
-from dsl.ir import BlockGraph
+from ..dsl.errors import Diagnostic, NetspecError
+from ..dsl.ir import BlockGraph
 
 from .metashapes import rule_for
 

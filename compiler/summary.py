@@ -9,7 +9,7 @@ import math
 
 from torch import nn
 
-from dsl.ir import BlockGraph
+from ..dsl.ir import BlockGraph
 
 from .builder import Analysis
 
@@ -86,7 +86,7 @@ def _block_macs(block, gm, a, prefix, batch) -> int:
 
 
 def _tensor_refs(op):
-    from dsl.ir import walk_refs
+    from ..dsl.ir import walk_refs
     return [r for r in walk_refs(op.args) if r.node is not None]
 
 

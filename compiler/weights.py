@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..dsl.errors import NetspecError
+
 __all__ = [
     "CONVERTERS",
     "LoadReport",
@@ -40,7 +42,7 @@ StateDict = Mapping[str, torch.Tensor]
 MAX_LISTED = 20
 
 
-class WeightsError(Exception):
+class WeightsError(NetspecError):
     """The checkpoint does not fit the model, or cannot be read. `.report` holds the details when it is a mismatch."""
 
     def __init__(self, message: str, report: LoadReport | None = None):

@@ -81,12 +81,31 @@ def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
     return f"{head}\n    {shown}\n    {' ' * len(prefix)}^{'~' * max(0, width - 1)}"
 
 
-class NetspecError(Exception):
-    """Raised with every error found; `str()` is the formatted report."""
+def print_diagnostics(diagnostics, stream) -> None:
+    """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset."""
+    import os
 
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(d.format() for d in diagnostics))
+    color = hasattr(stream, "isatty") and stream.isatty() and os.environ.get("NO_COLOR") is None
+    for d in diagnostics:
+        print(d.format(color=color), file=stream)
+
+
+class NetspecError(Exception):
+    """The root of every error netspec reports to a user: spec diagnostics, and (in
+    subclasses) bad data, configs, weights, checkpoints and runs. The CLI catches this
+    one class and prints `diagnostics`; anything else is an internal error.
+
+    Built from a list of diagnostics (`str()` is the formatted report), or from a plain
+    message (`str()` is the message; it is shown as `error: MESSAGE`).
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic] | str):
+        if isinstance(diagnostics, str):
+            self.diagnostics = [Diagnostic("error", diagnostics)]
+            super().__init__(diagnostics)
+        else:
+            self.diagnostics = list(diagnostics)
+            super().__init__("\n".join(d.format() for d in self.diagnostics))
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -12,6 +12,7 @@ from . import ast as A
 from .elaborate import Elaborator
 from .errors import Diagnostic, Diagnostics, NetspecError
 from .ir import BlockGraph
+from .library import resolve_source
 from .loader import Program, load, select_model
 
 
@@ -30,6 +31,8 @@ class Checked:
 def elaborate(source, model: str | None = None, overrides: dict | None = None, *, extra_paths=(),
               file: str | None = None) -> Checked:
     diags = Diagnostics()
+    source, named_model = resolve_source(source)  # `ResNet50` names a file and a model
+    model = model if model is not None else named_model
     program = load(source, extra_paths=extra_paths, file=file, diags=diags)
     try:
         defn = select_model(program, model)

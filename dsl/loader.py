@@ -4,8 +4,8 @@
 and returns a `Program`. A name in a file's namespace is either a `DefEntry` (a block
 or model defined in, or imported into, that file) or a `ModuleNamespace` (`import x`).
 Search path for `import name` / `import pkg.name`: the importing file's folder, then
-`extra_paths`, then $NETSPEC_PATH, then the folder holding the stdlib (so both
-`import resnet` and `import stdlib.resnet` find stdlib/resnet.nn).
+`extra_paths`, then $NETSPEC_PATH, then the stdlib (`import resnet`; `import
+stdlib.resnet` names the stdlib's explicitly).
 """
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from pathlib import Path
 
 from . import ast as A
 from .errors import Diagnostic, Diagnostics, NetspecError
+from .library import resolve_source, stdlib_dir
 from .parser import parse, parse_file
-
-STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def search_path(importer: str, extra_paths=()) -> list[Path]:
         paths.append(Path.cwd())
     paths += [Path(p) for p in extra_paths]
     paths += [Path(p) for p in os.environ.get("NETSPEC_PATH", "").split(os.pathsep) if p]
-    paths += [STDLIB_DIR, STDLIB_DIR.parent]
+    paths.append(stdlib_dir())
     return paths
 
 
@@ -62,7 +61,11 @@ def _resolve(imp: A.Import, importer: str, extra_paths) -> Path | None:
         base = Path(importer).resolve().parent if not importer.startswith("<") else Path.cwd()
         cand = p if p.is_absolute() else base / p
         return cand if cand.is_file() else None
-    rel = Path(*imp.module.split(".")).with_suffix(".nn")
+    parts = imp.module.split(".")
+    if parts[0] == "stdlib" and len(parts) == 2:
+        target = stdlib_dir() / f"{parts[1]}.nn"
+        return target if target.is_file() else None
+    rel = Path(*parts).with_suffix(".nn")
     for root in search_path(importer, extra_paths):
         if (root / rel).is_file():
             return root / rel
@@ -71,13 +74,13 @@ def _resolve(imp: A.Import, importer: str, extra_paths) -> Path | None:
 
 def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None,
          diags: Diagnostics | None = None) -> Program:
-    """Load a spec given as a path or as text. Raises NetspecError with every problem, or,
-    given `diags`, adds import problems there and returns what could be loaded (so the
-    caller can report them together with later errors)."""
+    """Load a spec given as a path, a stdlib name or text. Raises NetspecError with every
+    problem, or, given `diags`, adds import problems there and returns what could be
+    loaded (so the caller can report them together with later errors)."""
     collect = diags is not None
     diags = diags if collect else Diagnostics()
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                           and source.endswith(".nn")):
+    source, _ = resolve_source(source)
+    if isinstance(source, os.PathLike):
         main = parse_file(source)
     else:
         main = parse(str(source), file or "<string>")

@@ -1,0 +1,115 @@
+"""The `netspec` command: one table of subcommands, each configured by the stage that owns it.
+
+`netspec check` must start fast, so the parser is built for the one command asked
+for: only that command's module is imported (`check` never imports the training
+package, scikit-learn or matplotlib). Every user error is a `NetspecError`, caught
+here once and printed as `FILE:LINE:COL: error: ...` with the source line and a
+caret (exit 1); usage errors exit 2; anything else is an internal error whose
+traceback `--debug` (before or after the subcommand) shows.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# name -> (module whose configure(name, parser) adds its arguments, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("netspec.compiler.cli", "check a spec: names, arity, cycles, shapes; print its parameter count"),
+    "render": ("netspec.compiler.cli", "draw the network with Graphviz (inputs at the bottom, heads at the top)"),
+    "summary": ("netspec.compiler.cli", "per-layer table: output shapes, parameters, multiply-accumulates"),
+    "compile": ("netspec.compiler.cli", "eject standalone PyTorch code (imports only torch)"),
+    "layers": ("netspec.compiler.cli", "list the layers and tensor ops the language knows"),
+    "models": ("netspec.compiler.cli", "list the models of the standard library with parameter counts"),
+    "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
+    "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
+    "sample": ("netspec.train.cli", "generate text from a trained lm run"),
+}
+
+# Modules that only `pip install 'netspec-nn[train]'` brings (import name -> distribution).
+TRAIN_EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "yaml": "pyyaml"}
+
+
+def _version() -> str:
+    import netspec
+    return netspec.__version__
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only `command`'s arguments are configured (all listed in --help)."""
+    p = argparse.ArgumentParser(
+        prog="netspec",
+        description="A graph-based architecture DSL and compiler for neural networks: check, render, "
+                    "summarize, compile and train .nn specs.",
+        epilog="A FILE is a spec path, '-' for standard input, or a standard-library name "
+               "(`netspec models` lists them). Run `netspec COMMAND --help` for a command's options.")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks of internal errors "
+                   "(also accepted after the subcommand)")
+    p.add_argument("--version", action="version", version=f"netspec {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
+        if name == command:
+            import_module(module).configure(name, sp)
+    return p
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand: the first argument that is not an option (options before it take no value)."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    parser = build_parser(_command_in(argv))
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+
+    from .dsl.errors import NetspecError
+
+    try:
+        return args.func(args) or EXIT_OK
+    except NetspecError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RecursionError:
+        if debug:
+            raise
+        print(f"error: {getattr(args, 'file', None) or 'the spec'}: an expression is nested too deeply to "
+              "compile (thousands of levels); split it into named steps", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+    except ModuleNotFoundError as e:
+        root = (e.name or "").split(".")[0]
+        if root not in TRAIN_EXTRAS or debug:
+            raise
+        print(f"error: `netspec {args.command}` needs {TRAIN_EXTRAS[root]}, which the training extras bring: "
+              "pip install 'netspec-nn[train]'", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # a bug of ours or of the environment: never a traceback unless asked
+        if debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _print_diagnostics(diagnostics, stream=None) -> None:
+    from .dsl.errors import print_diagnostics
+    print_diagnostics(diagnostics, stream or sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""`netspec train`, `netspec eval` and `netspec sample`: the command-line face of the trainer.
+
+`configure(name, parser)` adds one command's arguments (netspec.cli owns the command
+table); each handler takes the parsed args and returns an exit code. User errors are
+`NetspecError`s (RunError here), which netspec.cli prints as `error: ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..dsl.errors import NetspecError
+
+EPILOG_TRAIN = """\
+data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR
+             (a bare path is detected; without --data a built-in source that fits the heads)
+run folder:  config.yaml spec.nn model.json metrics.csv curves.png model.safetensors state.pt
+"""
+
+
+def _train_args(p):
+    p.epilog = EPILOG_TRAIN
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("file", nargs="?", metavar="FILE", help="spec file (not needed with --resume)")
+    p.add_argument("--model", help="model of the file (default: its default / only model)")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="K=V",
+                   help="override model parameters (after FILE: --set d=64 layers=2)")
+    p.add_argument("--input", action="extend", nargs="+", default=[], metavar="NAME=SHAPE",
+                   help="input size the data is made for, e.g. --input x=1x3x64x64 (default: the spec's)")
+    p.add_argument("--config", metavar="YAML", help="run config file (flags below override it)")
+    p.add_argument("--data", metavar="SOURCE", help="training data (see below)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default 1000)")
+    g.add_argument("--epochs", type=float, metavar="N", help="passes over the training split")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--lr", type=float, metavar="X")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    p.add_argument("--vocab", choices=("bytes", "char"), help="text data: byte or character vocabulary")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<model>[-N])")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--weights", metavar="FILE", help="start from these weights (safetensors / torch file)")
+    p.add_argument("--convert", choices=("transformers",), help="convert --weights from this naming first")
+    p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--eval-every", type=int, metavar="N")
+    p.add_argument("--save-every", type=int, metavar="N")
+    return cmd_train
+
+
+def _eval_args(p):
+    p.description = "Loss and accuracy / IoU / perplexity of a run on the validation split."
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--data", metavar="SOURCE", help="data to evaluate on (default: the run's)")
+    p.add_argument("--batches", type=int, metavar="N", help="cap on validation batches (default: all)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return cmd_eval
+
+
+def _sample_args(p):
+    p.description = "Generate text from a run whose model has an lm head."
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--prompt", required=True, metavar="TEXT")
+    p.add_argument("--tokens", type=int, default=200, metavar="N", help="tokens to generate (default 200)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="softmax temperature (default 0.8)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K likeliest only")
+    p.add_argument("--seed", type=int, default=None, metavar="N")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    return cmd_sample
+
+
+# command -> function that adds its arguments and returns its handler
+ARGUMENTS = {"train": _train_args, "eval": _eval_args, "sample": _sample_args}
+
+
+def configure(name: str, p: argparse.ArgumentParser) -> None:
+    """Add command `name`'s arguments to its parser (called by netspec.cli)."""
+    p.set_defaults(func=ARGUMENTS[name](p))
+
+
+# --------------------------------------------------------------------------
+# Errors
+
+
+class RunError(NetspecError):
+    """A run folder that cannot be used (missing files, no lm head for sample, ...)."""
+
+
+# --------------------------------------------------------------------------
+# Building models
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    if not items:
+        return {}
+    from ..dsl.params import parse_overrides
+
+    return parse_overrides(items)
+
+
+def build_model(spec: str | Path, model: str | None, overrides: dict[str, Any], input_shapes: dict | None = None):
+    """netspec.build(spec, model=..., **overrides); `spec` is a path or a stdlib name.
+    input_shapes ({name: shape}) sets the sizes the data is made for (symbolic dims like H, W)."""
+    from ..compiler import build
+
+    sizes = {"input_shapes": input_shapes} if input_shapes else {}
+    return build(str(spec), model=model, **sizes, **overrides)
+
+
+def _unique_dir(base: Path) -> Path:
+    if not base.exists():
+        return base
+    n = 2
+    while (base.parent / f"{base.name}-{n}").exists():
+        n += 1
+    return base.parent / f"{base.name}-{n}"
+
+
+def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
+    """Rebuild a run's model from its folder: (model, RunConfig, model.json dict)."""
+    from .checkpoint import load_weights_file
+    from .config import load_config
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise RunError(f"run folder '{run_dir}' not found")
+    meta_path = run / "model.json"
+    if not meta_path.is_file():
+        raise RunError(f"'{run_dir}' is not a run folder (no model.json)")
+    meta = json.loads(meta_path.read_text())
+    cfg = load_config(run / "config.yaml" if (run / "config.yaml").is_file() else None)
+    overrides = meta.get("overrides")
+    if overrides is None:
+        overrides = meta.get("params") or {}
+    candidates = [p for p in (run / "spec.nn", Path(meta.get("source") or "")) if str(p) and p.is_file()]
+    if not candidates:
+        raise RunError(f"'{run_dir}' has no spec.nn and its source '{meta.get('source')}' is gone")
+    first_error = None
+    model = None
+    for spec in candidates:
+        try:
+            shapes = {i["name"]: tuple(i["shape"]) for i in meta.get("inputs", []) if "shape" in i} or None
+            model = build_model(spec, meta.get("model"), overrides, shapes)
+            break
+        except Exception as e:  # noqa: BLE001 - the copy may fail on relative imports; try the original
+            first_error = first_error or e
+    if model is None:
+        raise first_error
+    if device != "cpu":
+        from .distributed import resolve_device
+
+        model.to(resolve_device(device))
+    if weights:
+        load_weights_file(model, run)
+    return model, cfg, meta
+
+
+# --------------------------------------------------------------------------
+# Handlers
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """netspec train FILE ..."""
+    from .config import load_config
+    from .trainer import seed_all, train
+
+    flags = {"data": args.data, "steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size,
+             "lr": args.lr, "device": args.device, "compile": args.compile, "precision": args.precision,
+             "seed": args.seed, "eval_every": args.eval_every, "save_every": args.save_every,
+             "vocab": getattr(args, "vocab", None)}
+    # One of steps / epochs on the command line replaces both from the config file.
+    if args.steps is not None:
+        flags["epochs"] = None
+    if args.epochs is not None:
+        flags["steps"] = None
+    clear = [k for k in ("steps", "epochs") if flags[k] is None and (args.steps is not None or args.epochs is not None)]
+
+    if args.resume:
+        run = Path(args.resume)
+        if not (run / "config.yaml").is_file():
+            raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
+        if args.config:
+            raise RunError("--config cannot change a resumed run; pass single flags instead")
+        if args.set or args.weights or args.input:
+            raise RunError("--set, --input and --weights cannot change a resumed run's model")
+        cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
+        model, _, meta = load_run(run, weights=False)
+        overrides = meta.get("overrides")
+        out = run
+    else:
+        if not args.file:
+            raise RunError("train needs a spec FILE (or --resume RUN_DIR)")
+        cfg = _config_with(load_config(args.config), flags, clear)
+        overrides = parse_set(args.set)
+        from ..dsl.params import parse_input_shapes
+        seed_all(cfg.seed)  # the same seed gives the same initial weights
+        model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
+        if args.weights:
+            from ..compiler import load_weights
+
+            load_weights(model, args.weights, convert=args.convert)
+        elif args.convert:
+            raise RunError("--convert needs --weights FILE")
+        out = Path(args.out) if args.out else _unique_dir(Path("runs") / model.netspec.name)
+    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overrides=overrides)
+    return 0 if not result.interrupted else 130
+
+
+def _config_with(cfg, flags: dict, clear: list[str]):
+    changes = {k: v for k, v in flags.items() if v is not None}
+    changes.update({k: None for k in clear})
+    return cfg.replace(**changes) if changes else cfg
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """netspec eval RUN_DIR [--data SOURCE] [--json]"""
+    from .data import load_data
+    from .trainer import evaluate
+
+    model, cfg, meta = load_run(args.run_dir, device=args.device)
+    vocab = _run_vocab(args.run_dir)
+    source = args.data or meta.get("data") or cfg.data
+    data = load_data(source, model.netspec, cfg, model=model, vocab=vocab)
+    res = evaluate(model, data, cfg, max_batches=args.batches or 0)
+    if args.json:
+        keys = ["loss", "accuracy", "iou", "pixel_accuracy", "perplexity"]
+        obj = {k: res[k] for k in keys if k in res}
+        heads = {}
+        for k, v in res.items():
+            if "/" in k:
+                h, m = k.split("/", 1)
+                heads.setdefault(h, {})[m] = v
+        if len(heads) > 1:
+            obj["heads"] = heads
+        print(json.dumps(obj))
+    else:
+        print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
+        for k, v in res.items():
+            if "/" in k and len([h for h in model.netspec.heads if h.task]) == 1:
+                continue
+            print(f"  {k:<22} {v:.4f}")
+    return 0
+
+
+def _run_vocab(run_dir) -> list[str] | None:
+    p = Path(run_dir) / "vocab.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """netspec sample RUN_DIR --prompt TEXT"""
+    import torch
+
+    from .data import Data
+    from .trainer import generate
+
+    model, cfg, meta = load_run(args.run_dir, device=args.device)
+    info = model.netspec
+    head = next((h for h in info.heads if h.task == "lm"), None)
+    if head is None:
+        raise RunError(f"{info.name} has no lm head to sample from")
+    if args.tokens < 0:
+        raise RunError("--tokens must not be negative")
+    if args.temperature <= 0:
+        raise RunError("--temperature must be positive")
+    vocab = _run_vocab(args.run_dir)
+    codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
+    ids = codec.encode(args.prompt)
+    if not ids:
+        raise RunError("--prompt must not be empty")
+    from .data import want_from_info
+
+    block = want_from_info(info, cfg.seq_len).seq_len
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    out = generate(model, ids, args.tokens, block_size=block, temperature=args.temperature, top_k=args.top_k,
+                   head=head.name, vocab_size=len(vocab) if vocab is not None else 256)
+    sys.stdout.write(codec.decode(out) + "\n")
+    return 0

@@ -1,0 +1,255 @@
+"""Data plumbing shared by every source: what the model wants, splits, loaders.
+
+A source (digits, shapes, a text file, ...) turns a `Want` -- the input the
+model takes and the targets its heads need -- into a `Data`: a train and a
+validation `Split` plus facts (classes, vocabulary) for the checks.
+
+A `Split` is map-style and batched: `split.batch(indices, epoch)` returns a
+dict of tensors. `x` is the model input; `y` int64 class labels [B]; `mask`
+int64 per-pixel labels [B, H, W]; `target` float32 regression targets [B, K].
+Everything is a pure function of (seed, epoch, indices), so a `Loader` only
+has to remember (epoch, batches consumed) to resume exactly where it was.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...dsl.errors import NetspecError
+
+
+class DataError(NetspecError):
+    """Data that cannot be read or does not fit the model. The message is user-facing."""
+
+
+@dataclass(frozen=True)
+class Want:
+    """What the model needs, read from its ModelInfo (see `compiler.data.want_from_info`)."""
+
+    model: str  # model name, for messages
+    input: str  # name of the input the data feeds
+    kind: str  # "image" ([B, C, H, W] floats), "flat" ([B, D] floats) or "tokens" ([B, T] ints)
+    channels: int = 1
+    height: int = 0
+    width: int = 0
+    flat_dim: int = 0  # kind "flat": D
+    seq_len: int = 0  # kind "tokens": T
+    needs: frozenset = frozenset()  # subset of {"y", "mask", "target"}
+    classes: int | None = None  # classes the classify / segment head outputs (segment: incl. background)
+    target_dim: int | None = None  # regress: K
+
+
+class Split:
+    """A map-style, batched dataset. Subclasses implement __len__ and batch()."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batch(self, indices: np.ndarray, epoch: int = 0) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+@dataclass
+class Data:
+    name: str  # the source as written, for messages ('digits', 'text:notes.txt')
+    kind: str  # "image" or "tokens"
+    train: Split
+    val: Split
+    want: Want
+    num_classes: int | None = None  # image labels (segment: incl. background)
+    class_names: list[str] = field(default_factory=list)
+    vocab_size: int | None = None  # tokens
+    vocab: list[str] | None = None  # char vocabulary; None: bytes
+    provides: frozenset = frozenset()  # keys of batch() beyond x
+    target_dim: int | None = None  # width of "target" when provided
+
+    # --- text helpers (tokens only) ---------------------------------------
+    def encode(self, text: str) -> list[int]:
+        if self.vocab is None:
+            return list(text.encode("utf-8"))
+        index = {c: i for i, c in enumerate(self.vocab)}
+        missing = sorted({c for c in text if c not in index})
+        if missing:
+            raise DataError(f"prompt has characters outside the run's vocabulary: {''.join(missing)!r}")
+        return [index[c] for c in text]
+
+    def decode(self, ids) -> str:
+        if self.vocab is None:
+            return bytes(int(i) % 256 for i in ids).decode("utf-8", errors="replace")
+        return "".join(self.vocab[int(i)] if 0 <= int(i) < len(self.vocab) else "\ufffd" for i in ids)
+
+    def describe(self) -> str:
+        if self.kind == "tokens":
+            v = f"{self.vocab_size} chars" if self.vocab is not None else "bytes"
+            return f"{self.name}: {len(self.train)} train / {len(self.val)} val sequences of {self.want.seq_len} ({v})"
+        c = f", {self.num_classes} classes" if self.num_classes else ""
+        return f"{self.name}: {len(self.train)} train / {len(self.val)} val samples{c}"
+
+
+# --------------------------------------------------------------------------
+# Loaders
+
+
+def _rng(seed: int, *tags: int) -> np.random.Generator:
+    # Independent streams per purpose, none touching the global numpy RNG.
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, *[int(t) & 0xFFFFFFFF for t in tags]])
+
+
+class _EpochBatches(torch.utils.data.Dataset):
+    """One epoch's batches as a dataset, so DataLoader workers can build them."""
+
+    def __init__(self, split: Split, batches: list[np.ndarray], epoch: int):
+        self.split, self.batches, self.epoch = split, batches, epoch
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, i):
+        return self.split.batch(self.batches[i], self.epoch)
+
+
+class Loader:
+    """Endless shuffled batches of a split, sharded across processes, resumable.
+
+    Epoch e visits a permutation drawn from (seed, e); under torchrun each rank
+    takes every world-th index (padded like DistributedSampler so all ranks run
+    the same number of steps). The last short batch is dropped so every step
+    sees the same batch size.
+    """
+
+    def __init__(self, split: Split, batch_size: int, seed: int, *, rank: int = 0, world: int = 1,
+                 num_workers: int = 0):
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+        self.rank, self.world, self.num_workers = rank, world, num_workers
+        self.epoch, self.offset = 0, 0
+        self._it: Iterator | None = None
+        n = len(split)
+        per_rank = math.ceil(n / world)
+        if per_rank < 1:
+            raise DataError("the training split is empty")
+        # Fewer samples than a batch: use them all as one (smaller) batch.
+        self.batches_per_epoch = max(1, per_rank // batch_size)
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        n = len(self.split)
+        perm = _rng(self.seed, 0x5EED, epoch).permutation(n)
+        per_rank = math.ceil(n / self.world)
+        if per_rank * self.world > n:
+            perm = np.concatenate([perm, perm[: per_rank * self.world - n]])
+        mine = perm[self.rank :: self.world]
+        bs = min(self.batch_size, len(mine))
+        return [mine[i * bs : (i + 1) * bs] for i in range(self.batches_per_epoch)]
+
+    def _generate(self) -> Iterator[dict]:
+        while True:
+            batches = self._epoch_batches(self.epoch)[self.offset :]
+            if self.num_workers > 0:
+                dl = torch.utils.data.DataLoader(
+                    _EpochBatches(self.split, batches, self.epoch), batch_size=None, shuffle=False,
+                    num_workers=self.num_workers, persistent_workers=False)
+                source = iter(dl)
+            else:
+                source = (self.split.batch(b, self.epoch) for b in batches)
+            for b in source:
+                self.offset += 1
+                yield b
+            self.epoch, self.offset = self.epoch + 1, 0
+
+    def next(self) -> dict[str, torch.Tensor]:
+        if self._it is None:
+            self._it = self._generate()
+        return next(self._it)
+
+    def state_dict(self) -> dict:
+        if self.offset >= self.batches_per_epoch:  # finished an epoch the generator has not rolled over yet
+            return {"epoch": self.epoch + 1, "offset": 0}
+        return {"epoch": self.epoch, "offset": self.offset}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.offset = int(state["epoch"]), int(state["offset"])
+        self._it = None
+
+
+def eval_batches(split: Split, batch_size: int, max_batches: int = 0, seed: int = 0) -> Iterator[dict]:
+    """Validation batches: the whole split in order, or a fixed random subset when capped."""
+    n = len(split)
+    order = np.arange(n)
+    if max_batches and max_batches * batch_size < n:
+        # Fixed by the seed alone, so every evaluation of a run scores the same samples.
+        order = np.sort(_rng(seed, 0xE7A1).permutation(n)[: max_batches * batch_size])
+    for i in range(0, len(order), batch_size):
+        yield split.batch(order[i : i + batch_size], 0)
+
+
+# --------------------------------------------------------------------------
+# Image helpers
+
+
+def fit_images(x: torch.Tensor, want: Want, mean: float, std: float) -> torch.Tensor:
+    """[B, C0, H0, W0] floats in [0, 1] -> the model's layout, normalised."""
+    c = want.channels if want.kind == "image" else _flat_channels(x, want)
+    if x.shape[1] != c:
+        if c == 1:  # colour -> luminance
+            if x.shape[1] == 3:
+                x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            else:
+                x = x.mean(1, keepdim=True)
+        elif x.shape[1] == 1:
+            x = x.expand(-1, c, -1, -1)
+        else:
+            raise DataError(f"cannot turn {x.shape[1]}-channel images into {c} channels")
+    h, w = (want.height, want.width) if want.kind == "image" else _flat_hw(x, want, c)
+    if (h, w) != tuple(x.shape[-2:]):
+        shrink = h < x.shape[-2] or w < x.shape[-1]
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrink)
+    x = (x - mean) / std
+    if want.kind == "flat":
+        x = x.reshape(x.shape[0], -1)
+    return x.contiguous()
+
+
+def _flat_channels(x: torch.Tensor, want: Want) -> int:
+    d = want.flat_dim
+    if d == x.shape[1] * x.shape[2] * x.shape[3]:
+        return x.shape[1]
+    for c in (1, 3):
+        if d % c == 0 and math.isqrt(d // c) ** 2 == d // c:
+            return c
+    return x.shape[1]
+
+
+def _flat_hw(x: torch.Tensor, want: Want, c: int) -> tuple[int, int]:
+    d = want.flat_dim
+    if d == c * x.shape[2] * x.shape[3]:
+        return tuple(x.shape[-2:])
+    side = math.isqrt(d // c)
+    return side, side
+
+
+def flat_ok(want: Want, native: tuple[int, int, int]) -> bool:
+    c0, h0, w0 = native
+    d = want.flat_dim
+    if d == c0 * h0 * w0:
+        return True
+    return any(d % c == 0 and math.isqrt(d // c) ** 2 == d // c for c in (1, 3))
+
+
+def image_stats(fetch: Callable[[np.ndarray], torch.Tensor], n: int, seed: int, limit: int = 2048):
+    """Mean and std of raw [0, 1] pixels over (a fixed sample of) the training split."""
+    idx = np.arange(n) if n <= limit else np.sort(_rng(seed, 0x57A7).permutation(n)[:limit])
+    x = torch.cat([fetch(idx[i : i + 256]) for i in range(0, len(idx), 256)])
+    return float(x.mean()), max(float(x.std()), 1e-3)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic split of range(n): same seed, same split; at least one sample each side."""
+    if n < 2:
+        raise DataError(f"need at least 2 samples to split into train and validation, got {n}")
+    n_val = min(n - 1, max(1, round(n * val_fraction)))
+    perm = _rng(seed, 0x5B117).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
