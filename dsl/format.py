@@ -5,7 +5,7 @@ The layout, all of it:
 - one space after `,` `;` and a label's or type's `:`, none before; none inside brackets;
   `=` spaced at statement level (`y = x`), hugged inside brackets (`Linear(d, bias=false)`,
   `[B=8, d]`); binary operators spaced (`2 ** i`), signs and merges hugged (`-1`, `+x`,
-  `@v`); slices hugged (`x[:, -1]`); `{expr}` holes in names formatted as expressions;
+  `@v`); slices hugged (`x[:, -1]`); a name's `{expr}` holes stay as written;
 - code wider than `LINE_LENGTH` (comments do not count) wraps inside its brackets, filling each line and lining continuation lines up after the opening bracket;
   a part with no bracket to wrap in (`assert cond, "message"`) goes on a backslash
   continuation line, indented one level more; trailing commas go, except a one-element
@@ -196,18 +196,7 @@ def _first_unary(toks: list[Token]) -> bool:
 
 
 def _texts(toks: list[Token]) -> list[str]:
-    return [_name(t.text) if t.type == "NAME" and "{" in t.text else t.text for t in toks]
-
-
-def _name(text: str) -> str:
-    """`layer{i+1}` -> `layer{i + 1}`: each hole laid out as an expression."""
-    def hole(m):
-        try:
-            toks = [t for t in tokenize(m.group(1)) if t.type not in ("NEWLINE", "COMMENT")]
-        except NetspecError:
-            return m.group()
-        return "{" + _flat(toks, _gaps(toks), _texts(toks)) + "}"
-    return re.sub(r"\{([^{}]*)\}", hole, text)
+    return [t.text for t in toks]  # a name's `{expr}` holes stay as written: they are part of its text
 
 
 def _flat(toks, gaps, texts) -> str:
