@@ -77,11 +77,11 @@ class NetspecLexer(RegexLexer):
             (words(MODULES, suffix=r"\b(?!\{)"), Name.Builtin),
             (words(FUNCTIONS, suffix=r"\b(?!\{)"), Name.Builtin),
             (r"_\b", Name.Builtin.Pseudo),  # the flow
-            (rf"[A-Z]\w*(?:\{{[^{{}}\n]*\}}\w*)*(?=\()", Name.Class),  # a block used as a step
+            (r"[A-Z]\w*(?:\{[^{}\n]*\}\w*)*(?=\()", Name.Class),  # a block used as a step
             (_NAME, Name),
             (r'"[^"\n]*"', String.Double),
             (r"'[^'\n]*'", String.Single),
-            (rf"(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+", Number.Float),
+            (r"(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+", Number.Float),
             (r"\d+", Number.Integer),
             (r"\.\.\.", Punctuation),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%@<>=]", Operator),
@@ -119,7 +119,7 @@ def textmate_grammar() -> dict:
         match(rf"\b({_alternatives(MODULES)})\b(?!\{{)", "support.class.layer"),
         match(rf"\b({_alternatives(FUNCTIONS)})\b(?!\{{)", "support.function.op"),
         match(r"\b_\b", "variable.language.flow"),
-        match(rf"\b[A-Z]\w*(?:\{{[^{{}}]*\}}\w*)*(?=\()", "entity.name.type.block"),
+        match(r"\b[A-Z]\w*(?:\{[^{}]*\}\w*)*(?=\()", "entity.name.type.block"),
         match(_NAME, "variable.other"),
         match(r'"[^"]*"', "string.quoted.double"),
         match(r"'[^']*'", "string.quoted.single"),
