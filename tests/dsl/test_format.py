@@ -287,3 +287,9 @@ def test_fmt_reads_standard_input(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("model M():\n  input x:[1]\n  head y\n"))
     assert main(["fmt", "-"]) == 0
     assert capsys.readouterr().out == "model M():\n    input x: [1]\n    head y\n"
+
+
+def test_shipped_specs_and_doc_examples_are_formatted(capsys):
+    """`netspec fmt stdlib specs README.md docs` has been run (run it again after editing them)."""
+    files = [str(p) for p in SHIPPED + DOCS]
+    assert main(["fmt", "--check", *files]) == 0, capsys.readouterr().err
