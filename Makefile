@@ -4,6 +4,8 @@
 #
 #   .venv       CPU torch from the machine's local wheel, then `pip install -e '.[dev]'`
 #   dot         Debian's graphviz (apt-get when root, else a message and a failure)
+#   editors     VS Code's TextMate engine (npm ci in editors/vscode), which the
+#               highlighting tests run the grammar with; skipped with a warning without npm
 #   .venv-ref   torch 2.14.1 + torchvision 0.29.1 (a 5.5 GB CUDA build), only to
 #               dump torchvision's models into .cache/ref for the parity tests;
 #               created only when that cache is missing or out of date
@@ -26,11 +28,12 @@ REF_PACKAGES ?= torch==2.14.1 torchvision==0.29.1 numpy safetensors
 REF_CACHE ?= .cache/ref
 
 STAMP := $(VENV)/.netspec-installed
+EDITOR_STAMP := editors/vscode/node_modules/.package-lock.json
 REF_STAMP := $(REF_VENV)/.netspec-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup dot ref clean-ref
+.PHONY: test demo setup dot editors ref clean-ref
 
 # `python -m pytest` puts the repo root on sys.path, so tests import
 # `tests.reference.*` wherever they live.
@@ -40,7 +43,17 @@ test: setup ref
 demo: setup
 	$(PY) -m netspec.demo
 
-setup: $(STAMP) dot
+setup: $(STAMP) dot editors
+
+editors: $(EDITOR_STAMP)
+
+$(EDITOR_STAMP): editors/vscode/package.json editors/vscode/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix editors/vscode --no-audit --no-fund --loglevel=error; \
+	else \
+	  echo "warning: npm (Node.js) is not installed: the TextMate grammar tests will be skipped." \
+	       "Install Node.js 18+ and re-run make setup." >&2; \
+	fi
 
 $(STAMP): pyproject.toml
 	@start=$$(date +%s); \

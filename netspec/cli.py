@@ -23,13 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("netspec.compiler.cli", "eject standalone PyTorch code (imports only torch)"),
     "layers": ("netspec.compiler.cli", "list the layers and tensor ops the language knows"),
     "models": ("netspec.compiler.cli", "list the models of the standard library with parameter counts"),
+    "fmt": ("netspec.dsl.cli", "format specs in the one canonical layout (comments kept, meaning unchanged)"),
+    "lsp": ("netspec.lsp", "run the language server on standard input/output (for editors)"),
     "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
     "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),
 }
 
-# Modules that only `pip install 'netspec-nn[train]'` brings (import name -> distribution).
-TRAIN_EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "yaml": "pyyaml"}
+# Modules that only an optional extra brings: import name -> (distribution, extra).
+EXTRAS = {"sklearn": ("scikit-learn", "train"), "matplotlib": ("matplotlib", "train"), "yaml": ("pyyaml", "train"),
+          "pygls": ("pygls", "lsp"), "lsprotocol": ("pygls", "lsp")}
 
 
 def _version() -> str:
@@ -94,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except ModuleNotFoundError as e:
         root = (e.name or "").split(".")[0]
-        if root not in TRAIN_EXTRAS or debug:
+        if root not in EXTRAS or debug:
             raise
-        print(f"error: `netspec {args.command}` needs {TRAIN_EXTRAS[root]}, which the training extras bring: "
-              "pip install 'netspec-nn[train]'", file=sys.stderr)
+        dist, extra = EXTRAS[root]
+        print(f"error: `netspec {args.command}` needs {dist}, which the optional extra '{extra}' brings: "
+              f"pip install 'netspec-nn[{extra}]'", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # a bug of ours or of the environment: never a traceback unless asked
         if debug:

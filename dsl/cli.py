@@ -1,0 +1,94 @@
+"""The language tooling's commands: `netspec fmt` (torch-free, like all of netspec.dsl).
+
+`netspec.cli` owns the command table and the error handling; `configure(name, parser)`
+adds one command's arguments here.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def _files(args) -> list[str]:
+    """The files named: paths, folders (every .nn under them) and '-' for standard input."""
+    out: list[str] = []
+    for name in args.files:
+        p = Path(name)
+        if name != "-" and p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*.nn"))
+        else:
+            out.append(name)
+    return out
+
+
+def cmd_fmt(args) -> int:
+    from .errors import print_diagnostics
+    from .format import format_source
+
+    changed = unchanged = failed = 0
+    for name in _files(args):
+        if name == "-":
+            text, file = sys.stdin.read(), "<stdin>"
+        else:
+            try:
+                text, file = Path(name).read_text(encoding="utf-8"), name
+            except FileNotFoundError:
+                print(f"error: no such file: {name}", file=sys.stderr)
+                failed += 1
+                continue
+            except (OSError, UnicodeDecodeError) as e:
+                print(f"error: cannot read {name}: {e}", file=sys.stderr)
+                failed += 1
+                continue
+        result = format_source(text, file)
+        if result.diagnostics:
+            print_diagnostics(result.diagnostics, sys.stderr)
+            failed += 1
+            continue
+        changed += result.changed
+        unchanged += not result.changed
+        if args.diff and result.changed:
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), result.after.splitlines(True),
+                                                       f"{file} (original)", f"{file} (formatted)"))
+        if args.check or args.diff:
+            if args.check and result.changed:
+                print(f"would reformat {file}", file=sys.stderr)
+        elif name == "-":
+            sys.stdout.write(result.after)
+        elif result.changed:
+            Path(name).write_text(result.after, encoding="utf-8")
+            print(f"reformatted {file}", file=sys.stderr)
+    if changed + unchanged + failed > 1:  # one file says enough by itself
+        verb = "would be reformatted" if args.check or args.diff else "reformatted"
+        print(f"{_n(changed)} {verb}, {_n(unchanged)} unchanged" + (f", {_n(failed)} failed" if failed else ""),
+              file=sys.stderr)
+    if failed:
+        return EXIT_ERROR
+    return EXIT_ERROR if args.check and changed else EXIT_OK
+
+
+def _n(count: int) -> str:
+    return f"{count} file{'s' if count != 1 else ''}"
+
+
+def _fmt_args(p: argparse.ArgumentParser):
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a .nn spec, a folder (every .nn under it), a Markdown file (its ```nn blocks) "
+                        "or '-' (standard input, written to standard output)")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a file is not formatted (and name it)")
+    p.add_argument("--diff", action="store_true", help="change nothing; print what would change as a unified diff")
+    return cmd_fmt
+
+
+# command -> function that adds its arguments and returns its handler
+ARGUMENTS = {"fmt": _fmt_args}
+
+
+def configure(name: str, p: argparse.ArgumentParser) -> None:
+    """Add command `name`'s arguments to its parser (called by netspec.cli)."""
+    p.set_defaults(func=ARGUMENTS[name](p))
