@@ -5,7 +5,7 @@
 #   .venv       CPU torch from the machine's local wheel, then `pip install -e '.[dev]'`
 #   dot         Debian's graphviz (apt-get when root, else a message and a failure)
 #   editors     VS Code's TextMate engine (npm ci in editors/vscode), which the
-#               highlighting tests run the grammar with; skipped with a warning without npm
+#               highlighting tests run the grammar with (Node.js and npm from apt-get when root)
 #   .venv-ref   torch 2.14.1 + torchvision 0.29.1 (a 5.5 GB CUDA build), only to
 #               dump torchvision's models into .cache/ref for the parity tests;
 #               created only when that cache is missing or out of date
@@ -48,12 +48,18 @@ setup: $(STAMP) dot editors
 editors: $(EDITOR_STAMP)
 
 $(EDITOR_STAMP): editors/vscode/package.json editors/vscode/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --prefix editors/vscode --no-audit --no-fund --loglevel=error; \
-	else \
-	  echo "warning: npm (Node.js) is not installed: the TextMate grammar tests will be skipped." \
-	       "Install Node.js 18+ and re-run make setup." >&2; \
-	fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Node.js and npm with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q nodejs npm || { apt-get update -q && apt-get install -y -q nodejs npm; }; \
+	  else \
+	    echo "error: npm (Node.js 18+) is not installed; the TextMate grammar is tested with VS Code's" \
+	         "engine. Install it as root ('apt-get install nodejs npm'), then re-run make." >&2; \
+	    exit 1; \
+	  fi; \
+	fi; \
+	npm ci --prefix editors/vscode --no-audit --no-fund --loglevel=error
 
 $(STAMP): pyproject.toml
 	@start=$$(date +%s); \

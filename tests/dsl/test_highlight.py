@@ -110,8 +110,8 @@ def test_the_textmate_grammar_is_generated_from_the_tables():
 @pytest.fixture(scope="module")
 def textmate(tmp_path_factory):
     """name -> per line, [start, end, scopes] from VS Code's TextMate engine."""
-    if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed: the TextMate grammar is tested with VS Code's engine")
+    assert shutil.which("node"), "Node.js is not installed: `make setup` installs it (the TextMate grammar is " \
+        "tested with VS Code's own engine)"
     assert (VSCODE / "node_modules" / "vscode-textmate").is_dir(), \
         "vscode-textmate is missing: run `make setup` (npm ci --prefix editors/vscode)"
     folder = tmp_path_factory.mktemp("corpus")
@@ -142,8 +142,7 @@ def test_textmate_highlights_every_token_as_its_kind(name, textmate):
 
 
 def test_the_vscode_extension_entry_point_loads_its_client_library():
-    if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed")
+    assert shutil.which("node"), "Node.js is not installed: `make setup` installs it"
     run = subprocess.run(["node", "-e", "require.resolve('vscode-languageclient/node')"], cwd=VSCODE,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
