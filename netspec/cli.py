@@ -28,9 +28,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),
 }
 
-# Modules that only `pip install 'netspec-nn[train]'` brings (import name -> distribution).
-TRAIN_EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "yaml": "pyyaml"}
-
 
 def _version() -> str:
     import netspec
@@ -92,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
-    except ModuleNotFoundError as e:
+    except ModuleNotFoundError as e:  # netspec.train raises MissingExtraError; this catches any other path
+        from .train.extras import EXTRAS, missing_message
+
         root = (e.name or "").split(".")[0]
-        if root not in TRAIN_EXTRAS or debug:
+        if root not in EXTRAS or debug:
             raise
-        print(f"error: `netspec {args.command}` needs {TRAIN_EXTRAS[root]}, which the training extras bring: "
-              "pip install 'netspec-nn[train]'", file=sys.stderr)
+        print(f"error: {missing_message(root)}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # a bug of ours or of the environment: never a traceback unless asked
         if debug:

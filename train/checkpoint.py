@@ -15,11 +15,13 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
 from ..dsl.errors import NetspecError
+from .extras import require
+
+np = require("numpy")
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..dsl.errors import NetspecError
+from .extras import require
+
+yaml = require("yaml")
 
 
 class ConfigError(NetspecError):
@@ -109,8 +110,14 @@ class RunConfig:
         d["betas"] = list(self.betas)
         return d
 
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        try:
+            Path(path).write_text(self.to_yaml())
+        except OSError as e:
+            raise ConfigError(f"cannot write '{path}': {e.strerror or e}")
 
     def replace(self, **changes) -> "RunConfig":
         return from_dict({**self.to_dict(), **changes})

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from .extras import require
+
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, float]]]:
     with open(path, newline="") as f:
@@ -21,10 +23,8 @@ def _read(path: Path) -> tuple[list[str], list[dict[str, float]]]:
 
 
 def plot_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    require("matplotlib").use("Agg", force=False)
+    plt = require("matplotlib.pyplot")
 
     cols, rows = _read(Path(metrics_csv))
     fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
