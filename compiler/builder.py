@@ -75,7 +75,8 @@ def _model_info(checked: Checked, input_shapes, out, params, extra_paths=()) -> 
         r = results.get(o.name)
         heads.append(HeadInfo(o.name, o.task, weight, target,
                               tuple(r.shape) if isinstance(r, torch.Tensor) else None, args))
-    files = tuple(str(Path(f).resolve()) for f in checked.program.namespaces if not f.startswith("<"))
+    # one file may be reached by two spellings ("a/../b.nn"): list it once
+    files = tuple(dict.fromkeys(str(Path(f).resolve()) for f in checked.program.namespaces if not f.startswith("<")))
     roots = tuple(str(Path(p).resolve()) for p in search_path(checked.file, extra_paths)[1:])
     return ModelInfo(g.name, checked.file, dict(params), inputs, tuple(heads), files, roots)
 

@@ -1,8 +1,9 @@
 """curves.png from a run's metrics.csv: training / validation loss and the validation metrics.
 
 Matplotlib with the Agg backend (no display needed). Left panel: losses
-(log scale when they span a decade). Right panel: validation accuracy / IoU
-/ pixel accuracy on [0, 1], or perplexity on its own axis.
+(log scale when they span a decade). Right panel: the validation metrics that are
+shares (accuracy, IoU, pixel accuracy) on [0, 1], the others (perplexity) on an axis
+of their own.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import csv
 from pathlib import Path
 
 from .extras import require
+from .metrics import METRICS
 
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, float]]]:
@@ -58,22 +60,24 @@ def plot_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
         ax_l.legend(fontsize=8)
 
     metric_cols = [c for c in cols if c.startswith("val_") and not c.startswith("val_loss")]
-    ppl = [c for c in metric_cols if c.endswith("perplexity")]
-    unit = [c for c in metric_cols if c not in ppl]
+    # val_<metric> or val_<head>_<metric>: shares in [0, 1] share an axis, the others get their own
+    bounded = {c for c in metric_cols if any(c.endswith(m) and METRICS[m].bounded for m in METRICS)}
+    own_scale = [c for c in metric_cols if c not in bounded]
+    shares = [c for c in metric_cols if c in bounded]
     drawn = False
-    for c in unit:
+    for c in shares:
         x, y = series(c)
         if x:
             ax_m.plot(x, y, "o-", label=c[4:], ms=3)
             drawn = True
     if drawn:
         ax_m.set_ylim(0, 1.02)
-    axp = ax_m.twinx() if (ppl and drawn) else ax_m
-    for c in ppl:
+    axp = ax_m.twinx() if (own_scale and drawn) else ax_m
+    for c in own_scale:
         x, y = series(c)
         if x:
             axp.plot(x, y, "s--", label=c[4:], ms=3, color="tab:red")
-            axp.set_ylabel("perplexity")
+            axp.set_ylabel(", ".join(sorted({m for m in METRICS for c in own_scale if c.endswith(m)})))
             drawn = True
     ax_m.set_xlabel("step")
     ax_m.set_title("validation")

@@ -1,4 +1,4 @@
-"""Tests of the training runtime: run config, losses and metrics, the loop, exact resume,
+"""Tests of the training runtime: run config, optimizer and schedule, the loop, exact resume,
 checkpoints with tied weights, the run folder, and the train / eval / sample CLI.
 
 Models are the hand-written fixtures of tests/train/fixtures.py, plus one spec
@@ -10,11 +10,9 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
 
 import netspec
@@ -27,7 +25,6 @@ from netspec.train.data import load_data
 from netspec.train.optim import Schedule, make_optimizer
 from netspec.train.runfolder import load_run
 from netspec.train.sampling import generate
-from netspec.train.tasks import head_losses, head_meters, total_loss
 from netspec.train.trainer import TrainError, seed_all, train
 from tests.train.fixtures import make
 
@@ -83,44 +80,6 @@ def test_weight_decay_only_on_matrices():
     ids = [id(p) for g in opt.param_groups for p in g["params"]]
     assert len(ids) == len(set(ids)) == len(list(m.parameters()))  # the tied weight appears once
     assert isinstance(make_optimizer(m, RunConfig(optimizer="sgd"), torch.device("cpu")), torch.optim.SGD)
-
-
-# --------------------------------------------------------------------------
-# losses and metrics
-
-
-def test_lm_loss_excludes_the_last_position():
-    info = make("lm", block_size=4).netspec
-    x = torch.tensor([[1, 2, 3, 4]])
-    logits = torch.randn(1, 4, 256)
-    want = F.cross_entropy(logits[0, :3], x[0, 1:])
-    assert torch.allclose(head_losses(info, logits, {"x": x})["logits"], want)
-    logits2 = logits.clone()
-    logits2[0, 3] = 1e4  # the last position predicts nothing
-    assert torch.allclose(head_losses(info, logits2, {"x": x})["logits"], want)
-
-
-def test_two_heads_weighted_and_untrained_head_ignored():
-    m = make("twohead")
-    x = torch.randn(3, 1, 16, 16)
-    batch = {"x": x, "y": torch.tensor([1, 2, 3])}
-    out = m(x)
-    losses = head_losses(m.netspec, out, batch)
-    assert set(losses) == {"logits", "recon"}
-    assert torch.allclose(losses["recon"], F.mse_loss(out["recon"], x))
-    assert torch.allclose(total_loss(m.netspec, losses), losses["logits"] + 0.5 * losses["recon"])
-
-
-def test_segment_iou_over_present_classes():
-    meter = head_meters(make("seg").netspec)["mask"]
-    mask = torch.tensor([[[0, 0], [1, 1]]])  # class 2 never appears
-    pred = torch.tensor([[[0, 1], [1, 1]]])
-    logits = F.one_hot(pred, 3).permute(0, 3, 1, 2).float() * 10
-    meter.add(logits, {"mask": mask})
-    r = meter.result()
-    # class 0: inter 1, union 2; class 1: inter 2, union 3
-    assert r["iou"] == pytest.approx((1 / 2 + 2 / 3) / 2)
-    assert r["pixel_accuracy"] == pytest.approx(3 / 4)
 
 
 # --------------------------------------------------------------------------
