@@ -30,7 +30,7 @@ _API = {
     "RunConfig": "config", "load_config": "config", "ConfigError": "config",
     "load_data": "data", "DataError": "data",
     "load_run": "runfolder", "RunError": "runfolder",
-    "CheckpointError": "checkpoint",
+    "CheckpointError": "checkpoint", "DeviceError": "distributed",
     "MissingExtraError": "extras",
 }
 
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from .checkpoint import CheckpointError  # noqa: F401
     from .config import ConfigError, RunConfig, load_config  # noqa: F401
     from .data import DataError, load_data  # noqa: F401
+    from .distributed import DeviceError  # noqa: F401
     from .validation import evaluate  # noqa: F401
     from .extras import MissingExtraError  # noqa: F401
     from .runfolder import RunError, load_run  # noqa: F401

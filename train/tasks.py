@@ -45,7 +45,3 @@ def head_meters(info) -> dict[str, HeadMeter]:
     """A fresh validation meter per trained head."""
     return {h.name: HeadMeter(task_of(h).loss, task_of(h).metrics) for h in trained_heads(info)}
 
-
-def metric_names(head) -> tuple[str, ...]:
-    """The validation metrics of a trained head, besides its loss."""
-    return task_of(head).metrics
