@@ -93,6 +93,8 @@ def _file_errors_as_user_errors(handler):
 
         try:
             return handler(args)
+        except BrokenPipeError:  # output piped into `head`: netspec.cli ends quietly
+            raise
         except OSError as e:
             where = f"'{e.filename}': " if e.filename else ""
             raise RunError(f"{where}{e.strerror or e}") from None

@@ -76,7 +76,7 @@ def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict |
     """config.yaml, the spec copy, model.json and vocab.json of a new run (data: its `Data`)."""
     make_run_folder(out_dir)
     save_config(out_dir, cfg)
-    copy = copy_spec(info, out_dir)
+    copy = copy_spec(info, out_dir, replacing=_earlier_copy(out_dir))
     src = Path(info.source) if info.source and not info.source.startswith("<") else None
     meta = {
         "model": info.name,
@@ -141,8 +141,9 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
     if overrides is None:
         overrides = meta.get("params") or {}
     shapes = {i["name"]: tuple(i["shape"]) for i in meta.get("inputs", []) if "shape" in i} or None
-    if meta.get("spec"):
-        main, paths = spec_in(run, SpecCopy.from_json(meta["spec"]))
+    copy = _spec_copy(meta)
+    if copy is not None:
+        main, paths = spec_in(run, copy)
         if not main.is_file():
             raise RunError(f"'{run_dir}' lost its spec copy: '{main}' is missing")
         model = build_model(main, meta.get("model"), overrides, shapes, paths)
@@ -155,6 +156,24 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
     if weights:
         load_weights_file(model, run)
     return model, cfg, meta
+
+
+def _earlier_copy(out_dir: Path) -> SpecCopy | None:
+    """The spec copy of a run that was in `out_dir` before (trained anew into the same folder)."""
+    try:
+        return _spec_copy(read_meta(out_dir)) if (out_dir / MODEL_JSON).is_file() else None
+    except RunError:  # unreadable: nothing known to replace
+        return None
+
+
+def _spec_copy(meta: dict) -> SpecCopy | None:
+    """model.json's spec copy, or None for a run from before copies (or of a hand-made model)."""
+    if meta.get("spec") is None:
+        return None
+    try:
+        return SpecCopy.from_json(meta["spec"])
+    except ValueError:
+        raise RunError(f"{MODEL_JSON}: \"spec\" is not a spec copy: {meta['spec']!r}") from None
 
 
 def _build_from_old_run(run: Path, meta: dict, overrides: dict, shapes):

@@ -37,13 +37,18 @@ class SpecCopyError(NetspecError):
 class SpecCopy:
     main: str  # the main file, relative to the run folder ("spec/net.nn")
     search_path: tuple[str, ...]  # import folders after each file's own, relative to the run folder
+    files: tuple[str, ...] = ()  # every file of the copy, relative to the run folder, the main first
 
     def to_json(self) -> dict:
-        return {"main": self.main, "search_path": list(self.search_path)}
+        return {"main": self.main, "search_path": list(self.search_path), "files": list(self.files)}
 
     @staticmethod
-    def from_json(d: dict) -> "SpecCopy":
-        return SpecCopy(str(d["main"]), tuple(str(p) for p in d.get("search_path", ())))
+    def from_json(d) -> "SpecCopy":
+        """From model.json's "spec"; raises ValueError when it is not one."""
+        if not isinstance(d, dict) or not isinstance(d.get("main"), str):
+            raise ValueError("no main file")
+        return SpecCopy(d["main"], tuple(str(p) for p in d.get("search_path", ())),
+                        tuple(str(p) for p in d.get("files", ())))
 
 
 def _under(path: Path, folder: Path) -> bool:
@@ -118,9 +123,11 @@ def rewrite_imports(text: str, file: Path, own: str, where: dict[Path, str], std
     return text
 
 
-def copy_spec(info, run_dir: Path) -> SpecCopy | None:
+def copy_spec(info, run_dir: Path, replacing: SpecCopy | None = None) -> SpecCopy | None:
     """Copy the files a model was built from into `run_dir` (see the module docstring).
-    None when it was not built from files (spec text, a hand-made ModelInfo)."""
+    replacing: the copy of an earlier run in the folder, whose files are removed (a stale
+    one could shadow an import of this spec). None when it was not built from files (spec
+    text, a hand-made ModelInfo)."""
     from ..dsl.library import stdlib_dir
 
     files = [Path(f) for f in info.files]
@@ -132,18 +139,34 @@ def copy_spec(info, run_dir: Path) -> SpecCopy | None:
     stdlib = stdlib_dir().resolve()
     roots = [Path(r) for r in info.search_path]
     where, search = plan(files, roots, stdlib)
-    for f in files:
+    texts = {}
+    for f in files:  # all read before anything is written: the sources may be an earlier copy in run_dir
         try:
-            text = f.read_text(encoding="utf-8")
+            texts[f] = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise SpecCopyError(f"cannot copy spec file '{f}' into the run: {getattr(e, 'strerror', None) or e}")
+    if replacing is not None:
+        remove_copy(run_dir, replacing)
+    for f, text in texts.items():
         dest = run_dir / where[f]
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(rewrite_imports(text, f, where[f], where, stdlib) if listed else text, encoding="utf-8")
         except OSError as e:
             raise SpecCopyError(f"cannot write '{dest}': {e.strerror or e}")
-    return SpecCopy(where[files[0]], search)
+    return SpecCopy(where[files[0]], search, tuple(where[f] for f in files))
+
+
+def remove_copy(run_dir: Path, copy: SpecCopy) -> None:
+    """Delete the files of a copy in `run_dir`: only the .nn files it lists, inside the folder."""
+    root = run_dir.resolve()
+    for rel in copy.files:
+        path = (run_dir / rel).resolve()
+        if root in path.parents and path.suffix == ".nn" and path.is_file():
+            try:
+                path.unlink()
+            except OSError as e:
+                raise SpecCopyError(f"cannot remove '{path}' of the earlier run: {e.strerror or e}")
 
 
 def spec_in(run_dir: Path, copy: SpecCopy) -> tuple[Path, list[Path]]:

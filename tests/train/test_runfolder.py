@@ -72,7 +72,8 @@ def test_run_works_after_its_sources_are_gone(tmp_path, monkeypatch, capsys):
     assert (run / "spec" / "lm.nn").read_text() == MAIN.replace("import stdlib.gpt2 as g",
                                                                 'import "../stdlib/gpt2.nn" as g')
     meta = json.loads((run / "model.json").read_text())
-    assert meta["spec"] == {"main": "spec/lm.nn", "search_path": ["stdlib"]}
+    assert meta["spec"] == {"main": "spec/lm.nn", "search_path": ["stdlib"],
+                            "files": ["spec/lm.nn", "stdlib/gpt2.nn", "spec/lib/head.nn", "spec/lib/norms.nn"]}
 
     shutil.move(tmp_path / "proj", tmp_path / "moved")  # the sources are gone
     model, _, _ = load_run(run)
@@ -85,6 +86,15 @@ def test_run_works_after_its_sources_are_gone(tmp_path, monkeypatch, capsys):
     assert set(res) == {"loss", "perplexity"} and res["perplexity"] == pytest.approx(math.exp(res["loss"]))
     assert cli("sample", run, "--prompt", "the ", "--tokens", 8, "--seed", 0) == 0
     assert capsys.readouterr().out.startswith("the ")
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())  # `netspec sample ... | head -c 1`
+    assert cli("sample", run, "--prompt", "the ", "--tokens", 8) == 0
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
     assert cli("train", "--resume", run, "--steps", 6) == 0
     assert [int(r["step"]) for r in csv.DictReader(open(run / "metrics.csv"))][-1] == 6
     assert (run / "spec" / "lm.nn").read_text().startswith("## A tiny GPT")  # resuming keeps the copy as it was
@@ -102,7 +112,8 @@ def test_imports_from_netspec_path_are_copied_with_their_search_folder(tmp_path,
     run = tmp_path / "run"
     assert cli("train", spec, "--data", "digits", "--steps", 2, "--batch-size", 8, "--out", run) == 0
     meta = json.loads((run / "model.json").read_text())
-    assert meta["spec"] == {"main": "spec/proj/net.nn", "search_path": ["spec/shared"]}
+    assert meta["spec"] == {"main": "spec/proj/net.nn", "search_path": ["spec/shared"],
+                            "files": ["spec/proj/net.nn", "spec/shared/pkg/blocks.nn"]}
     assert (run / "spec" / "shared" / "pkg" / "blocks.nn").is_file()
     monkeypatch.delenv("NETSPEC_PATH")
     shutil.rmtree(lib)
@@ -129,10 +140,31 @@ def test_a_stdlib_model_runs_from_its_copy(tmp_path):
     run = tmp_path / "run"
     assert cli("train", "lenet", "--set", "num_classes=10", "--data", "digits", "--steps", 1, "--batch-size", 4,
                "--out", run) == 0
-    assert json.loads((run / "model.json").read_text())["spec"] == {"main": "stdlib/lenet.nn",
-                                                                   "search_path": ["stdlib"]}
+    assert json.loads((run / "model.json").read_text())["spec"] == {
+        "main": "stdlib/lenet.nn", "search_path": ["stdlib"], "files": ["stdlib/lenet.nn"]}
     model, _, _ = load_run(run)
     assert model.netspec.files == (str((run / "stdlib" / "lenet.nn").resolve()),)
+
+
+def test_training_anew_into_a_run_folder_replaces_its_copy(tmp_path):
+    mlp = "model M():\n    input x: float[B=2, 64]\n    fc: Linear(64, 10)\n    head logits: classify\n"
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "norms.nn").write_text(NORMS)
+    first = tmp_path / "first.nn"
+    first.write_text('from "lib/norms.nn" import Norm\n\n' + mlp.replace("    fc:", "    Norm(64)\n    fc:"))
+    run = tmp_path / "run"
+    args = ("--data", "digits", "--steps", 1, "--batch-size", 4, "--out", run)
+    assert cli("train", first, *args) == 0
+    assert (run / "spec" / "lib" / "norms.nn").is_file()
+    (run / "spec" / "notes.nn").write_text("# mine\n")  # not the copy's: left alone
+    second = tmp_path / "second.nn"
+    second.write_text(mlp)
+    assert cli("train", second, *args) == 0
+    assert sorted(p.name for p in (run / "spec").rglob("*.nn")) == ["notes.nn", "second.nn"]
+    # a spec trained from a run's own copy into that run: read before the old copy goes
+    assert cli("train", run / "spec" / "second.nn", *args) == 0
+    assert (run / "spec" / "second.nn").read_text() == mlp
+    assert load_run(run)[0].netspec.name == "M"
 
 
 # --------------------------------------------------------------------------
