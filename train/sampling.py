@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..dsl.errors import NetspecError
 from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from .heads import outputs_by_head, task_of, trained_heads
@@ -25,7 +26,11 @@ def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_siz
     """
     raw = ckpt.unwrap(model)
     info = raw.netspec
-    head = head or sampling_heads(info)[0].name
+    if head is None:
+        heads = sampling_heads(info)
+        if not heads:
+            raise NetspecError(f"{info.name} has no lm head to sample from")
+        head = heads[0].name
     fixed = isinstance(info.inputs[0].dims[-1], int)
     device = next(iter(raw.parameters())).device
     was = raw.training
