@@ -172,8 +172,8 @@ def _spec_copy(meta: dict) -> SpecCopy | None:
         return None
     try:
         return SpecCopy.from_json(meta["spec"])
-    except ValueError:
-        raise RunError(f"{MODEL_JSON}: \"spec\" is not a spec copy: {meta['spec']!r}") from None
+    except ValueError as e:
+        raise RunError(f"{MODEL_JSON}: \"spec\" is not a spec copy of the run: {e}") from None
 
 
 def _build_from_old_run(run: Path, meta: dict, overrides: dict, shapes):

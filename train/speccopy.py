@@ -47,8 +47,12 @@ class SpecCopy:
         """From model.json's "spec"; raises ValueError when it is not one."""
         if not isinstance(d, dict) or not isinstance(d.get("main"), str):
             raise ValueError("no main file")
-        return SpecCopy(d["main"], tuple(str(p) for p in d.get("search_path", ())),
+        copy = SpecCopy(d["main"], tuple(str(p) for p in d.get("search_path", ())),
                         tuple(str(p) for p in d.get("files", ())))
+        for p in (copy.main, *copy.search_path, *copy.files):
+            if Path(p).is_absolute() or ".." in Path(p).parts:  # a copy lies inside its run folder
+                raise ValueError(f"'{p}' is outside the run folder")
+        return copy
 
 
 def _under(path: Path, folder: Path) -> bool:

@@ -186,6 +186,11 @@ def test_unusable_run_folders_are_one_line_errors(tmp_path, capsys):
     assert cli("eval", run) == 1
     assert capsys.readouterr().err == f"error: '{run}' lost its spec copy: '{run / 'spec' / 'gone.nn'}' is missing\n"
 
+    (run / "model.json").write_text(json.dumps({"model": "M", "spec": {"main": "../../elsewhere.nn"}}))
+    assert cli("eval", run) == 1
+    assert capsys.readouterr().err == ('error: model.json: "spec" is not a spec copy of the run: '
+                                       "'../../elsewhere.nn' is outside the run folder\n")
+
     (run / "config.yaml").write_bytes(b"lr: \xff\xfe\n")
     assert cli("train", "--resume", run) == 1
     assert capsys.readouterr().err.startswith(f"error: {run / 'config.yaml'}: not a text file")
