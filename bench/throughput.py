@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import netspec  # noqa: E402
-from netspec.train.tasks import _autocast  # noqa: E402
+from netspec.train.precision import autocast  # noqa: E402
 
 
 def run(device: torch.device, compile_: bool, precision: str, params: dict, batch: int, steps: int) -> dict:
@@ -33,7 +33,7 @@ def run(device: torch.device, compile_: bool, precision: str, params: dict, batc
     idx = torch.randint(0, params["vocab_size"], (batch, T), device=device)
 
     def step():
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = step_model(idx)
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), idx[:, 1:].reshape(-1))
         loss.backward()

@@ -139,7 +139,8 @@ def build_reference(t: Target):
 def run(t: Target, reference: bool, device: str, out_root: Path) -> bool:
     import torch
 
-    from netspec.train.trainer import generate, seed_all, train
+    from netspec.train.sampling import generate
+    from netspec.train.trainer import seed_all, train
 
     cfg = RunConfig(**{**t.cfg, "device": device})
     seed_all(cfg.seed)

@@ -10,12 +10,14 @@ parameters are counted in seconds without the memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import fx
 
 from ..dsl.debug import dump_ast, dump_ir, level
 from ..dsl.frontend import Checked, elaborate
+from ..dsl.loader import search_path
 from ..dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
@@ -59,7 +61,7 @@ def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def _model_info(checked: Checked, input_shapes, out, params) -> ModelInfo:
+def _model_info(checked: Checked, input_shapes, out, params, extra_paths=()) -> ModelInfo:
     g = checked.graph
     inputs = tuple(InputInfo(op.id, op.dtype, tuple(d if isinstance(d, int) else d[0] for d in (op.dims or ())),
                              tuple(input_shapes[op.id])) for op in g.inputs)
@@ -73,7 +75,10 @@ def _model_info(checked: Checked, input_shapes, out, params) -> ModelInfo:
         r = results.get(o.name)
         heads.append(HeadInfo(o.name, o.task, weight, target,
                               tuple(r.shape) if isinstance(r, torch.Tensor) else None, args))
-    return ModelInfo(g.name, checked.file, dict(params), inputs, tuple(heads))
+    # one file may be reached by two spellings ("a/../b.nn"): list it once
+    files = tuple(dict.fromkeys(str(Path(f).resolve()) for f in checked.program.namespaces if not f.startswith("<")))
+    roots = tuple(str(Path(p).resolve()) for p in search_path(checked.file, extra_paths)[1:])
+    return ModelInfo(g.name, checked.file, dict(params), inputs, tuple(heads), files, roots)
 
 
 def analyze(source, model: str | None = None, overrides: dict | None = None, *,
@@ -93,7 +98,7 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
     table, out = propagate(gm, checked.graph, shapes_in)
     if debug >= 2:
         _dump_code(gm)
-    info = _model_info(checked, shapes_in, out, checked.graph.params)
+    info = _model_info(checked, shapes_in, out, checked.graph.params, extra_paths)
     return Analysis(checked, gm, table, shapes_in, info)
 
 

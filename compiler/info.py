@@ -36,6 +36,9 @@ class ModelInfo:
     inputs: tuple[InputInfo, ...]
     heads: tuple[HeadInfo, ...]
     # forward(*inputs) returns a tensor when the model has one head, else a dict head -> tensor.
+    files: tuple[str, ...] = ()  # absolute paths of every spec file read: the main file, then its imports
+    search_path: tuple[str, ...] = ()  # import folders after the importer's own (extra paths,
+    # $NETSPEC_PATH, the stdlib), absolute: with `files`, what a copy of the spec needs to load alike
 
     @property
     def single_head(self) -> bool:

@@ -30,9 +30,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),
 }
 
-# Modules that only an optional extra brings: import name -> (distribution, extra).
-EXTRAS = {"sklearn": ("scikit-learn", "train"), "matplotlib": ("matplotlib", "train"), "yaml": ("pyyaml", "train"),
-          "pygls": ("pygls", "lsp"), "lsprotocol": ("pygls", "lsp")}
+
+def _missing_extra(module: str | None) -> str | None:
+    """The one-line error for a module that an optional extra brings, or None. Each
+    extra's table lives with the stage that needs it (read only when one is missing)."""
+    root = (module or "").split(".")[0]
+    from .lsp import EXTRAS as LSP_EXTRAS, missing_message as lsp_message
+
+    if root in LSP_EXTRAS:
+        return lsp_message(root)
+    from .train.extras import EXTRAS as TRAIN_EXTRAS, missing_message as train_message
+
+    return train_message(root) if root in TRAIN_EXTRAS else None
 
 
 def _version() -> str:
@@ -95,13 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
-    except ModuleNotFoundError as e:
-        root = (e.name or "").split(".")[0]
-        if root not in EXTRAS or debug:
+    except ModuleNotFoundError as e:  # netspec.train raises MissingExtraError; this catches any other path
+        message = _missing_extra(e.name)
+        if message is None or debug:
             raise
-        dist, extra = EXTRAS[root]
-        print(f"error: `netspec {args.command}` needs {dist}, which the optional extra '{extra}' brings: "
-              f"pip install 'netspec-nn[{extra}]'", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # a bug of ours or of the environment: never a traceback unless asked
         if debug:

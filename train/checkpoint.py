@@ -15,11 +15,13 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
 from ..dsl.errors import NetspecError
+from .extras import require
+
+np = require("numpy")
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
@@ -111,9 +113,12 @@ def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, state: dict[str
                     metadata: dict[str, str] | None = None) -> None:
     """Write weights and training state into run_dir (state: optimizer, step, loader, rng, ...)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_weights(model, run_dir / WEIGHTS, metadata)
-    _atomic(run_dir / STATE, lambda p: torch.save(state, p))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_weights(model, run_dir / WEIGHTS, metadata)
+        _atomic(run_dir / STATE, lambda p: torch.save(state, p))
+    except OSError as e:  # a full disk, a folder made read-only: the user's to fix
+        raise CheckpointError(f"cannot write the checkpoint into '{run_dir}': {e.strerror or e}")
 
 
 def load_state(run_dir: str | Path) -> dict[str, Any]:

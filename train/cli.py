@@ -2,22 +2,24 @@
 
 `configure(name, parser)` adds one command's arguments (netspec.cli owns the command
 table); each handler takes the parsed args and returns an exit code. User errors are
-`NetspecError`s (RunError here), which netspec.cli prints as `error: ...`.
+`NetspecError`s (RunError here), which netspec.cli prints as `error: ...`. Only the
+handlers import the trainer, so `--help` works without the training extras.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..dsl.errors import NetspecError
 
 EPILOG_TRAIN = """\
 data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR
              (a bare path is detected; without --data a built-in source that fits the heads)
-run folder:  config.yaml spec.nn model.json metrics.csv curves.png model.safetensors state.pt
+run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
+             model.safetensors state.pt
 """
 
 
@@ -79,19 +81,28 @@ ARGUMENTS = {"train": _train_args, "eval": _eval_args, "sample": _sample_args}
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:
     """Add command `name`'s arguments to its parser (called by netspec.cli)."""
-    p.set_defaults(func=ARGUMENTS[name](p))
+    p.set_defaults(func=_file_errors_as_user_errors(ARGUMENTS[name](p)))
+
+
+def _file_errors_as_user_errors(handler):
+    """A file the command cannot read or write (permissions, a full disk, a folder where a
+    file should be) is the user's to fix: a RunError naming it, never a traceback."""
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from .runfolder import RunError
+
+        try:
+            return handler(args)
+        except BrokenPipeError:  # output piped into `head`: netspec.cli ends quietly
+            raise
+        except OSError as e:
+            where = f"'{e.filename}': " if e.filename else ""
+            raise RunError(f"{where}{e.strerror or e}") from None
+    return run
 
 
 # --------------------------------------------------------------------------
-# Errors
-
-
-class RunError(NetspecError):
-    """A run folder that cannot be used (missing files, no lm head for sample, ...)."""
-
-
-# --------------------------------------------------------------------------
-# Building models
+# Handlers
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -100,15 +111,6 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     from ..dsl.params import parse_overrides
 
     return parse_overrides(items)
-
-
-def build_model(spec: str | Path, model: str | None, overrides: dict[str, Any], input_shapes: dict | None = None):
-    """netspec.build(spec, model=..., **overrides); `spec` is a path or a stdlib name.
-    input_shapes ({name: shape}) sets the sizes the data is made for (symbolic dims like H, W)."""
-    from ..compiler import build
-
-    sizes = {"input_shapes": input_shapes} if input_shapes else {}
-    return build(str(spec), model=model, **sizes, **overrides)
 
 
 def _unique_dir(base: Path) -> Path:
@@ -120,94 +122,32 @@ def _unique_dir(base: Path) -> Path:
     return base.parent / f"{base.name}-{n}"
 
 
-def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
-    """Rebuild a run's model from its folder: (model, RunConfig, model.json dict)."""
-    from .checkpoint import load_weights_file
-    from .config import load_config
-
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise RunError(f"run folder '{run_dir}' not found")
-    meta_path = run / "model.json"
-    if not meta_path.is_file():
-        raise RunError(f"'{run_dir}' is not a run folder (no model.json)")
-    meta = json.loads(meta_path.read_text())
-    cfg = load_config(run / "config.yaml" if (run / "config.yaml").is_file() else None)
-    overrides = meta.get("overrides")
-    if overrides is None:
-        overrides = meta.get("params") or {}
-    candidates = [p for p in (run / "spec.nn", Path(meta.get("source") or "")) if str(p) and p.is_file()]
-    if not candidates:
-        raise RunError(f"'{run_dir}' has no spec.nn and its source '{meta.get('source')}' is gone")
-    first_error = None
-    model = None
-    for spec in candidates:
-        try:
-            shapes = {i["name"]: tuple(i["shape"]) for i in meta.get("inputs", []) if "shape" in i} or None
-            model = build_model(spec, meta.get("model"), overrides, shapes)
-            break
-        except Exception as e:  # noqa: BLE001 - the copy may fail on relative imports; try the original
-            first_error = first_error or e
-    if model is None:
-        raise first_error
-    if device != "cpu":
-        from .distributed import resolve_device
-
-        model.to(resolve_device(device))
-    if weights:
-        load_weights_file(model, run)
-    return model, cfg, meta
-
-
-# --------------------------------------------------------------------------
-# Handlers
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    """netspec train FILE ..."""
-    from .config import load_config
-    from .trainer import seed_all, train
+    """netspec train FILE ... | netspec train --resume RUN_DIR"""
+    from .trainer import train
 
+    flags, clear = _config_flags(args)
+    if args.resume:
+        model, cfg, overrides, out = _resumed_run(args, flags, clear)
+    else:
+        model, cfg, overrides, out = _new_run(args, flags, clear)
+    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overrides=overrides)
+    return 0 if not result.interrupted else 130
+
+
+def _config_flags(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The run-config flags given, and the fields to clear: one of --steps / --epochs on the
+    command line replaces both from the config file."""
     flags = {"data": args.data, "steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size,
              "lr": args.lr, "device": args.device, "compile": args.compile, "precision": args.precision,
              "seed": args.seed, "eval_every": args.eval_every, "save_every": args.save_every,
              "vocab": getattr(args, "vocab", None)}
-    # One of steps / epochs on the command line replaces both from the config file.
+    clear = []
     if args.steps is not None:
-        flags["epochs"] = None
+        clear.append("epochs")
     if args.epochs is not None:
-        flags["steps"] = None
-    clear = [k for k in ("steps", "epochs") if flags[k] is None and (args.steps is not None or args.epochs is not None)]
-
-    if args.resume:
-        run = Path(args.resume)
-        if not (run / "config.yaml").is_file():
-            raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
-        if args.config:
-            raise RunError("--config cannot change a resumed run; pass single flags instead")
-        if args.set or args.weights or args.input:
-            raise RunError("--set, --input and --weights cannot change a resumed run's model")
-        cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
-        model, _, meta = load_run(run, weights=False)
-        overrides = meta.get("overrides")
-        out = run
-    else:
-        if not args.file:
-            raise RunError("train needs a spec FILE (or --resume RUN_DIR)")
-        cfg = _config_with(load_config(args.config), flags, clear)
-        overrides = parse_set(args.set)
-        from ..dsl.params import parse_input_shapes
-        seed_all(cfg.seed)  # the same seed gives the same initial weights
-        model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
-        if args.weights:
-            from ..compiler import load_weights
-
-            load_weights(model, args.weights, convert=args.convert)
-        elif args.convert:
-            raise RunError("--convert needs --weights FILE")
-        out = Path(args.out) if args.out else _unique_dir(Path("runs") / model.netspec.name)
-    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overrides=overrides)
-    return 0 if not result.interrupted else 130
+        clear.append("steps")
+    return flags, clear
 
 
 def _config_with(cfg, flags: dict, clear: list[str]):
@@ -216,20 +156,61 @@ def _config_with(cfg, flags: dict, clear: list[str]):
     return cfg.replace(**changes) if changes else cfg
 
 
+def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
+    """(model, config, overrides, run folder) to continue the run in --resume."""
+    from .config import load_config
+    from .runfolder import RunError, load_run
+
+    run = Path(args.resume)
+    if not (run / "config.yaml").is_file():
+        raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
+    if args.config:
+        raise RunError("--config cannot change a resumed run; pass single flags instead")
+    if args.set or args.weights or args.input:
+        raise RunError("--set, --input and --weights cannot change a resumed run's model")
+    cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
+    model, _, meta = load_run(run, weights=False)
+    return model, cfg, meta.get("overrides"), run
+
+
+def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
+    """(model, config, overrides, run folder) of a new run of FILE."""
+    from ..dsl.params import parse_input_shapes
+    from .config import load_config
+    from .runfolder import RunError, build_model
+    from .trainer import seed_all
+
+    if not args.file:
+        raise RunError("train needs a spec FILE (or --resume RUN_DIR)")
+    cfg = _config_with(load_config(args.config), flags, clear)
+    overrides = parse_set(args.set)
+    seed_all(cfg.seed)  # the same seed gives the same initial weights
+    model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
+    if args.weights:
+        from ..compiler import load_weights
+
+        load_weights(model, args.weights, convert=args.convert)
+    elif args.convert:
+        raise RunError("--convert needs --weights FILE")
+    out = Path(args.out) if args.out else _unique_dir(Path("runs") / model.netspec.name)
+    return model, cfg, overrides, out
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """netspec eval RUN_DIR [--data SOURCE] [--json]"""
     from .data import load_data
-    from .trainer import evaluate
+    from .validation import evaluate
+    from .heads import trained_heads
+    from .metrics import METRICS
+    from .runfolder import load_run, read_vocab
 
     model, cfg, meta = load_run(args.run_dir, device=args.device)
-    vocab = _run_vocab(args.run_dir)
     source = args.data or meta.get("data") or cfg.data
-    data = load_data(source, model.netspec, cfg, model=model, vocab=vocab)
+    data = load_data(source, model.netspec, cfg, model=model, vocab=read_vocab(args.run_dir))
     res = evaluate(model, data, cfg, max_batches=args.batches or 0)
     if args.json:
-        keys = ["loss", "accuracy", "iou", "pixel_accuracy", "perplexity"]
-        obj = {k: res[k] for k in keys if k in res}
-        heads = {}
+        obj = {k: res[k] for k in ("loss", *METRICS) if k in res}
+        heads: dict[str, dict] = {}
         for k, v in res.items():
             if "/" in k:
                 h, m = k.split("/", 1)
@@ -239,45 +220,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(obj))
     else:
         print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
+        one_head = len(trained_heads(model.netspec)) == 1
         for k, v in res.items():
-            if "/" in k and len([h for h in model.netspec.heads if h.task]) == 1:
-                continue
-            print(f"  {k:<22} {v:.4f}")
+            if "/" not in k or not one_head:
+                print(f"  {k:<22} {v:.4f}")
     return 0
-
-
-def _run_vocab(run_dir) -> list[str] | None:
-    p = Path(run_dir) / "vocab.json"
-    return json.loads(p.read_text()) if p.is_file() else None
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """netspec sample RUN_DIR --prompt TEXT"""
     import torch
 
-    from .data import Data
-    from .trainer import generate
+    from .data import Data, want_from_info
+    from .runfolder import RunError, load_run, read_vocab
+    from .sampling import generate, sampling_heads
 
     model, cfg, meta = load_run(args.run_dir, device=args.device)
     info = model.netspec
-    head = next((h for h in info.heads if h.task == "lm"), None)
-    if head is None:
+    heads = sampling_heads(info)
+    if not heads:
         raise RunError(f"{info.name} has no lm head to sample from")
     if args.tokens < 0:
         raise RunError("--tokens must not be negative")
     if args.temperature <= 0:
         raise RunError("--temperature must be positive")
-    vocab = _run_vocab(args.run_dir)
+    vocab = read_vocab(args.run_dir)
     codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
     ids = codec.encode(args.prompt)
     if not ids:
         raise RunError("--prompt must not be empty")
-    from .data import want_from_info
-
     block = want_from_info(info, cfg.seq_len).seq_len
     if args.seed is not None:
         torch.manual_seed(args.seed)
     out = generate(model, ids, args.tokens, block_size=block, temperature=args.temperature, top_k=args.top_k,
-                   head=head.name, vocab_size=len(vocab) if vocab is not None else 256)
+                   head=heads[0].name, vocab_size=len(vocab) if vocab is not None else 256)
     sys.stdout.write(codec.decode(out) + "\n")
     return 0

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..dsl.errors import NetspecError
+from .extras import require
+
+yaml = require("yaml")
 
 
 class ConfigError(NetspecError):
@@ -109,8 +110,14 @@ class RunConfig:
         d["betas"] = list(self.betas)
         return d
 
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        try:
+            Path(path).write_text(self.to_yaml())
+        except OSError as e:
+            raise ConfigError(f"cannot write '{path}': {e.strerror or e}")
 
     def replace(self, **changes) -> "RunConfig":
         return from_dict({**self.to_dict(), **changes})
@@ -153,12 +160,16 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                 if low in ("false", "no", "0", "off"):
                     return False
                 raise ValueError
-            return bool(value)
+            if isinstance(value, bool) or value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if key == "data" and not isinstance(value, str):
+            raise ConfigError(f"data: expected a SOURCE such as digits or text:FILE, got {value!r}")
         if key == "betas":
             if isinstance(value, str):
                 value = [v for v in value.replace("(", "").replace(")", "").replace(",", " ").split()]
             return tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{key}: cannot read {value!r} as a {type(default).__name__ if default is not None else 'number'}")
     return value
 
@@ -188,9 +199,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not p.is_file():
             raise ConfigError(f"config file '{path}' not found")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not a text file ({e.reason} at byte {e.start})")
+        except OSError as e:
+            raise ConfigError(f"cannot read config file '{path}': {e.strerror or e}")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

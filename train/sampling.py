@@ -3,14 +3,22 @@ from __future__ import annotations
 
 import torch
 
+from ..dsl.errors import NetspecError
+from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
-from .data import outputs_by_head
+from .heads import outputs_by_head, task_of, trained_heads
+
+
+def sampling_heads(info) -> list:
+    """The heads text can be sampled from: those whose task outputs next-token logits."""
+    return [h for h in trained_heads(info) if h.task in TASKS and task_of(h).output == "token_logits"]
 
 
 @torch.no_grad()
 def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_size: int, temperature: float = 1.0,
              top_k: int | None = None, head: str | None = None, vocab_size: int | None = None) -> list[int]:
-    """Continue `ids` by n_tokens sampled from the lm head, the context cropped to block_size.
+    """Continue `ids` by n_tokens sampled from the lm head (`head`, default the first), the
+    context cropped to block_size.
 
     A model whose T is fixed gets its input right-padded to block_size: causal attention
     never looks ahead, so the logits at the last real position are unaffected.
@@ -18,7 +26,11 @@ def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_siz
     """
     raw = ckpt.unwrap(model)
     info = raw.netspec
-    head = head or next(h.name for h in info.heads if h.task == "lm")
+    if head is None:
+        heads = sampling_heads(info)
+        if not heads:
+            raise NetspecError(f"{info.name} has no lm head to sample from")
+        head = heads[0].name
     fixed = isinstance(info.inputs[0].dims[-1], int)
     device = next(iter(raw.parameters())).device
     was = raw.training

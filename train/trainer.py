@@ -4,7 +4,8 @@
 (a `compiler.info.ModelInfo`) and leaves a self-contained run folder:
 
     config.yaml        the resolved RunConfig
-    spec.nn            copy of the spec; model.json: model name and params to rebuild it
+    spec/, stdlib/     the spec and every file it imports (see speccopy)
+    model.json         model name, params and where its spec copy is, to rebuild it
     vocab.json         char vocabulary (text data with vocab: char only)
     metrics.csv        one row per log_every steps; validation columns on eval steps
     curves.png         loss and validation metric curves
@@ -13,11 +14,11 @@
 
 `train(..., resume=True)` continues from state.pt exactly: on CPU, N steps in
 one go and N/2 + N/2 resumed give identical weights. Losses and metrics per head task
-live in compiler/tasks.py, the progress bar and run files in compiler/runlog.py.
+live in tasks.py (tables in losses.py, metrics.py), the validation pass in validation.py,
+the progress bar and run files in runlog.py.
 """
 from __future__ import annotations
 
-import json
 import math
 import signal
 import sys
@@ -28,30 +29,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from ..dsl.errors import NetspecError
+from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
-from .data import Data, Loader, check_model, load_data
 from .config import RunConfig
-from .runlog import (
-    Progress,
-    _csv_columns,
-    _fmt,
-    _fmt_metrics,
-    _fmt_time,
-    _open_metrics,
-    _val_columns,  # noqa: F401  (re-exported for callers of trainer)
-    write_run_files,
-)
-from .sampling import generate  # noqa: F401
-from .tasks import TASK_METRICS, _amp_dtype, _autocast, _Meter, evaluate, head_losses, total_loss, trained_heads  # noqa: F401,E501
+from .data import Data, Loader, check_model, load_data
+from .validation import evaluate
+from .extras import require
+from .heads import trained_heads
+from .metrics import format_metrics
+from .optim import Schedule, make_optimizer, resolve_steps
+from .precision import autocast
+from .runfolder import read_vocab, save_config, write_run_files
+from .runlog import Progress, csv_columns, csv_value, format_time, open_metrics, val_columns
+from .tasks import head_losses, total_loss
 
-DEFAULT_STEPS = 1000  # when neither steps nor epochs is set
-
-
+np = require("numpy")
 
 class TrainError(NetspecError):
     """A run that cannot start (e.g. resuming a folder without a checkpoint). User-facing message."""
@@ -69,61 +65,16 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------
-# Losses and metrics
+# Seeds and Ctrl-C
 
 
-def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
-    # nanoGPT's rule: decay every >=2-D tensor (matmul / conv / embedding weights), never
-    # biases or norm gains (1-D), which only shift or scale activations.
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    groups = [g for g in groups if g["params"]]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    extra = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), **extra)
+def seed_all(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators (initial weights, dropout)."""
+    import random
 
-
-class Schedule:
-    """Learning rate per step: linear warm-up, then cosine / linear decay to min_lr, or constant."""
-
-    def __init__(self, cfg: RunConfig, total_steps: int):
-        self.cfg, self.total = cfg, total_steps
-
-    def lr(self, step: int) -> float:
-        c = self.cfg
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / (c.warmup_steps + 1)
-        if c.schedule == "constant":
-            return c.lr
-        span = max(1, self.total - c.warmup_steps)
-        ratio = min(1.0, (step - c.warmup_steps) / span)
-        if c.schedule == "linear":
-            return c.lr + (c.final_lr - c.lr) * ratio
-        return c.final_lr + 0.5 * (1 + math.cos(math.pi * ratio)) * (c.lr - c.final_lr)
-
-    def apply(self, opt: torch.optim.Optimizer, step: int) -> float:
-        lr = self.lr(step)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        return lr
-
-    def state_dict(self) -> dict:
-        return {"schedule": self.cfg.schedule, "total_steps": self.total, "warmup_steps": self.cfg.warmup_steps}
-
-
-def resolve_steps(cfg: RunConfig, loader: Loader) -> int:
-    if cfg.steps is not None:
-        return cfg.steps
-    if cfg.epochs is not None:
-        return max(1, math.ceil(cfg.epochs * loader.batches_per_epoch / cfg.grad_accum))
-    return DEFAULT_STEPS
-
-
-# --------------------------------------------------------------------------
-# Progress display
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 class _StopFlag:
@@ -145,12 +96,119 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self.prev)
 
 
-def seed_all(seed: int) -> None:
-    import random
+# --------------------------------------------------------------------------
+# One run
 
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+
+class _Run:
+    """The state of one training run: data position, optimizer, schedule, scaler, step, and
+    the training losses summed since the last logged row."""
+
+    def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None):
+        self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
+        self.heads = trained_heads(self.info)
+        self.loader = Loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
+                             num_workers=cfg.num_workers)
+        self.total = resolve_steps(cfg, self.loader)
+        self.opt = make_optimizer(raw, cfg, dist.device)
+        self.sched = Schedule(cfg, self.total)
+        self.use_scaler = cfg.precision == "fp16" and dist.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
+        self.step = 0
+        self.unit = "tokens" if data.kind == "tokens" else "samples"
+        self.per_step = cfg.batch_size * cfg.grad_accum * dist.world * (data.want.seq_len if data.kind == "tokens"
+                                                                         else 1)
+        self._zero_sums()
+        self.last_log = (time.time(), 0)  # (time, step) of the last logged row, for the speed
+        self.csv_file = self.csv = None  # metrics.csv and its DictWriter (rank 0 of a run with a folder)
+
+    def restore(self) -> None:
+        """Continue from the run folder's checkpoint: weights, optimizer, scaler, step, data, RNGs."""
+        state = ckpt.load_state(self.out)
+        ckpt.load_weights_file(self.raw, self.out)
+        self.opt.load_state_dict(state["optimizer"])
+        if state.get("scaler") and self.use_scaler:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.loader.load_state_dict(state["loader"])
+        rngs = state["rng"]
+        ckpt.set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
+        if self.step >= self.total:
+            raise TrainError(f"run '{self.out}' already finished {self.step} of {self.total} steps; "
+                             "raise --steps to train on")
+
+    def _zero_sums(self) -> None:
+        device = self.dist.device
+        self.loss_sums = {h.name: torch.zeros((), device=device) for h in self.heads}
+        self.total_sum = torch.zeros((), device=device)
+        self.sum_steps = 0
+
+    def train_step(self, model: torch.nn.Module) -> float:
+        """One optimizer step over grad_accum micro-batches; returns its learning rate."""
+        cfg, device = self.cfg, self.dist.device
+        lr = self.sched.apply(self.opt, self.step)
+        for micro in range(cfg.grad_accum):
+            batch = {k: v.to(device, non_blocking=True) for k, v in self.loader.next().items()}
+            last = micro == cfg.grad_accum - 1
+            # DDP averages gradients on the last micro-batch only
+            sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+            with sync:
+                with autocast(device, cfg.precision):
+                    out = model(batch["x"])
+                losses = head_losses(self.info, out, batch)
+                loss = total_loss(self.info, losses)
+                self.scaler.scale(loss / cfg.grad_accum).backward()
+            for k, v in losses.items():
+                self.loss_sums[k] += v.detach() / cfg.grad_accum
+            self.total_sum += loss.detach() / cfg.grad_accum
+        if cfg.grad_clip > 0:
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.raw.parameters(), cfg.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.opt.zero_grad(set_to_none=True)
+        self.step += 1
+        self.sum_steps += 1
+        return lr
+
+    def loss_row(self, lr: float) -> dict[str, Any]:
+        """The training losses since the last row (averaged over steps and ranks), lr and speed,
+        as a metrics.csv row; starts the next sums."""
+        vals = torch.stack([self.total_sum] + [self.loss_sums[h.name] for h in self.heads]) / self.sum_steps
+        vals = ddp.mean(vals, self.dist).tolist()
+        now = time.time()
+        speed = (self.step - self.last_log[1]) * self.per_step / max(now - self.last_log[0], 1e-9)
+        self.last_log = (now, self.step)
+        self._zero_sums()
+        if not math.isfinite(vals[0]):
+            raise TrainError(f"loss became {vals[0]} at step {self.step}; lower --lr or use --precision fp32")
+        row = {"step": self.step, "loss": vals[0], "lr": lr, f"{self.unit}_per_s": speed}
+        row.update({f"loss_{h.name}": v for h, v in zip(self.heads, vals[1:])})
+        return row
+
+    def save(self, warn: Callable[[str], None]) -> None:
+        """Checkpoint into the run folder (rank 0 writes; every rank's RNG state is kept), then
+        redraw curves.png. A failure to draw is a warning: it must never lose a run."""
+        if self.out is None:
+            return
+        rngs = ddp.gather_objects(ckpt.rng_state(), self.dist)
+        if self.dist.is_main:
+            state = {"step": self.step, "total_steps": self.total, "optimizer": self.opt.state_dict(),
+                     "scheduler": self.sched.state_dict(),
+                     "scaler": self.scaler.state_dict() if self.use_scaler else None,
+                     "loader": self.loader.state_dict(), "rng": rngs, "world": self.dist.world}
+            ckpt.save_checkpoint(self.out, self.raw, state, {"model": self.info.name, "step": str(self.step)})
+            try:
+                from .plot import plot_curves
+
+                plot_curves(self.out / "metrics.csv", self.out / "curves.png")
+            except Exception as e:  # noqa: BLE001 - a plotting failure must never lose a run
+                warn(f"warning: could not draw curves.png: {e}")
+        ddp.barrier(self.dist)
+
+
+# --------------------------------------------------------------------------
+# train()
 
 
 def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None, out_dir: str | Path | None = None,
@@ -167,188 +225,122 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
     overrides: the --set values the model was built with, saved in model.json for rebuilding.
     progress / live / stream: show progress (rank 0 only); live forces the rich bar on or off.
     on_step: called on rank 0 after every step with (step, logged values) -- for tests / tools.
+    Raises a NetspecError (TrainError, DataError, CheckpointError, ...) for anything the user can fix.
     """
     t_start = time.time()
     dist = ddp.setup(cfg.device)
-    main = dist.is_main
-    device = dist.device
     raw = ckpt.unwrap(model)
     info = raw.netspec
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not (out / ckpt.STATE).is_file()):
         raise TrainError(f"cannot resume: '{out_dir}' has no {ckpt.STATE}")
-
-    if not isinstance(data, Data):
-        vocab = None
-        if resume and out is not None and (out / "vocab.json").is_file():
-            vocab = json.loads((out / "vocab.json").read_text())
-        data = load_data(data if isinstance(data, str) else None, info, cfg, model=raw, vocab=vocab)
+    data = _training_data(data, raw, cfg, out if resume else None)
     if cfg.data != data.name:
         cfg = cfg.replace(data=data.name)
     if not trained_heads(info):
-        raise TrainError(f"{info.name} has no head with a task (classify, lm, segment, reconstruct, regress) to train")
+        raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
 
-    raw.to(device)
+    raw.to(dist.device)
     check_model(raw, data, info)
     seed_all(cfg.seed + dist.rank)  # dropout masks differ per rank, like nanoGPT's seed offset
-
-    loader = Loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
-                    num_workers=cfg.num_workers)
-    total = resolve_steps(cfg, loader)
-    opt = make_optimizer(raw, cfg, device)
-    sched = Schedule(cfg, total)
-    use_scaler = cfg.precision == "fp16" and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    step = 0
+    run = _Run(raw, cfg, data, dist, out)
     if resume:
-        state = ckpt.load_state(out)
-        ckpt.load_weights_file(raw, out)
-        opt.load_state_dict(state["optimizer"])
-        if state.get("scaler") and use_scaler:
-            scaler.load_state_dict(state["scaler"])
-        step = int(state["step"])
-        loader.load_state_dict(state["loader"])
-        rngs = state["rng"]
-        ckpt.set_rng_state(rngs[dist.rank] if dist.rank < len(rngs) else rngs[0])
-        if step >= total:
-            raise TrainError(f"run '{out}' already finished {step} of {total} steps; raise --steps to train on")
-
-    model = raw
-    if cfg.compile:
-        model = torch.compile(model)
+        run.restore()
+    if out is not None and dist.is_main:
+        if resume:  # the model, its spec copy and data stay; only the config (more --steps) changes
+            save_config(out, cfg)
+        else:
+            write_run_files(out, info, cfg, data, overrides)
+    model = torch.compile(raw) if cfg.compile else raw
     model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
-    unit = "tokens" if data.kind == "tokens" else "samples"
-    per_step = cfg.batch_size * cfg.grad_accum * dist.world * (data.want.seq_len if unit == "tokens" else 1)
-    if out is not None and main:
-        write_run_files(out, info, cfg, data, overrides)
-    cols = _csv_columns(info, unit)
-    csv_file = csv_writer = None
-    if out is not None and main:
-        csv_file, csv_writer = _open_metrics(out / "metrics.csv", cols, step if resume else None)
-
-    heads = trained_heads(info)
-    show = progress and main
-    bar = Progress(total, step, show, cfg.log_every, unit, stream=stream, live=live)
+    show = progress and dist.is_main
+    bar = Progress(run.total, run.step, show, cfg.log_every, run.unit, stream=stream, live=live)
     if show:
-        bar.message(f"{info.name}: {sum(p.numel() for p in raw.parameters()):,} parameters on {device}"
-                    f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {total} steps"
-                    + (f" (resuming at {step})" if resume else ""))
+        bar.message(f"{info.name}: {sum(p.numel() for p in raw.parameters()):,} parameters on {dist.device}"
+                    f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"
+                    + (f" (resuming at {run.step})" if resume else ""))
+    if out is not None and dist.is_main:
+        run.csv_file, run.csv = open_metrics(out / "metrics.csv", csv_columns(info, run.unit),
+                                             run.step if resume else None)
     stop = _StopFlag(enabled=not dist.enabled)
-
-    def save(step_now: int) -> None:
-        if out is None:
-            return
-        rngs = ddp.gather_objects(ckpt.rng_state(), dist)
-        if main:
-            state = {"step": step_now, "total_steps": total, "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "scaler": scaler.state_dict() if use_scaler else None,
-                     "loader": loader.state_dict(), "rng": rngs, "world": dist.world}
-            ckpt.save_checkpoint(out, raw, state, {"model": info.name, "step": str(step_now)})
-            csv_file.flush()
-            try:
-                from .plot import plot_curves
-
-                plot_curves(out / "metrics.csv", out / "curves.png")
-            except Exception as e:  # noqa: BLE001 - a plotting failure must never lose a run
-                bar.message(f"warning: could not draw curves.png: {e}")
-        ddp.barrier(dist)
-
-    model.train()
-    acc_losses = {h.name: torch.zeros((), device=device) for h in heads}
-    acc_total = torch.zeros((), device=device)
-    acc_n = 0
-    last_log_t, last_log_step = time.time(), step
-    last_val: dict[str, float] = {}
-    train_loss = float("nan")
-    interrupted = False
     try:
-        while step < total:
-            lr = sched.apply(opt, step)
-            for micro in range(cfg.grad_accum):
-                batch = loader.next()
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                sync = micro == cfg.grad_accum - 1
-                ctx = model.no_sync() if (not sync and hasattr(model, "no_sync")) else nullcontext()
-                with ctx:
-                    with _autocast(device, cfg.precision):
-                        o = model(batch["x"])
-                    losses = head_losses(info, o, batch)
-                    loss = total_loss(info, losses)
-                    scaler.scale(loss / cfg.grad_accum).backward()
-                for k, v in losses.items():
-                    acc_losses[k] += v.detach() / cfg.grad_accum
-                acc_total += loss.detach() / cfg.grad_accum
-            if cfg.grad_clip > 0:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            acc_n += 1
-
-            do_log = step % max(1, cfg.log_every) == 0 or step == total
-            do_eval = step == total or (cfg.eval_every and step % cfg.eval_every == 0)
-            do_save = step == total or (cfg.save_every and step % cfg.save_every == 0)
-            # Ranks must agree to stop on the same step (stop.set is never set under torchrun).
-            want_stop = (stop_after is not None and step >= stop_after) or stop.set
-            row: dict[str, Any] = {}
-            if do_log or do_eval or want_stop:
-                vals = torch.stack([acc_total] + [acc_losses[h.name] for h in heads]) / acc_n
-                vals = ddp.mean(vals, dist).tolist()
-                now = time.time()
-                speed = (step - last_log_step) * per_step / max(now - last_log_t, 1e-9)
-                last_log_t, last_log_step = now, step
-                train_loss = vals[0]
-                row = {"step": step, "loss": vals[0], "lr": lr, f"{unit}_per_s": speed}
-                row.update({f"loss_{h.name}": v for h, v in zip(heads, vals[1:])})
-                acc_total.zero_()
-                for v in acc_losses.values():
-                    v.zero_()
-                acc_n = 0
-                if not math.isfinite(vals[0]):
-                    raise TrainError(f"loss became {vals[0]} at step {step}; lower --lr or use --precision fp32")
-            if do_eval:
-                if main:
-                    last_val = evaluate(raw, data, cfg, device=device)
-                    row.update(_val_columns(info, last_val))
-                ddp.barrier(dist)
-            if row and main:
-                if csv_writer is not None:
-                    csv_writer.writerow({k: _fmt(v) for k, v in row.items()})
-                text = f"loss {row['loss']:.4f}  lr {lr:.2e}  {row[f'{unit}_per_s']:,.0f} {unit}/s"
-                bar.update(step, text, force=bool(do_eval))
-                if do_eval:
-                    bar.message(f"step {step}: {_fmt_metrics(last_val)}")
-            else:
-                bar.update(step)
-            if on_step is not None and main:
-                on_step(step, row)
-            if do_save or (want_stop and step < total):
-                save(step)
-            if want_stop and step < total:
-                interrupted = True
-                if main and stop.set:
-                    bar.message(f"stopped at step {step}; continue with --resume {out}" if out else
-                                f"stopped at step {step}")
-                break
+        result = _loop(run, model, bar, stop, stop_after, on_step)
     finally:
         stop.restore()
         bar.close()
-        if csv_file is not None:
-            csv_file.close()
-    secs = time.time() - t_start
+        if run.csv_file is not None:
+            run.csv_file.close()
+    result.seconds = time.time() - t_start
     if show:
-        where = f" -> {out}" if out is not None else ""
-        val = f"; {_fmt_metrics(last_val)}" if last_val else ""
-        state = "stopped" if interrupted else "done"
-        print(f"{state}: {info.name} {step}/{total} steps in {_fmt_time(secs)}, loss {train_loss:.4f}{val}{where}",
-              file=stream or sys.stdout, flush=True)
+        _summary(info.name, result, stream)
     ddp.cleanup(dist)
-    return TrainResult(out_dir=out, step=step, total_steps=total, seconds=secs, val=last_val,
-                       train_loss=train_loss, interrupted=interrupted)
+    return result
 
 
-# --------------------------------------------------------------------------
-# Sampling (lm heads)
+def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, stop_after: int | None,
+          on_step: Callable[[int, dict], None] | None) -> TrainResult:
+    """Step until the schedule ends or a stop is asked for; log, evaluate and checkpoint on their steps."""
+    cfg, dist = run.cfg, run.dist
+    result = TrainResult(out_dir=run.out, step=run.step, total_steps=run.total, seconds=0.0)
+    model.train()
+    run.last_log = (time.time(), run.step)
+    while run.step < run.total:
+        lr = run.train_step(model)
+        step = result.step = run.step
+        do_log = step % max(1, cfg.log_every) == 0 or step == run.total
+        do_eval = step == run.total or (cfg.eval_every and step % cfg.eval_every == 0)
+        do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
+        # Ranks must agree to stop on the same step (stop.set is never set under torchrun).
+        want_stop = (stop_after is not None and step >= stop_after) or stop.set
+        row = run.loss_row(lr) if do_log or do_eval or want_stop else {}
+        result.train_loss = row.get("loss", result.train_loss)
+        if do_eval:
+            if dist.is_main:
+                result.val = evaluate(run.raw, run.data, cfg, device=dist.device)
+                row.update(val_columns(run.info, result.val))
+            ddp.barrier(dist)
+        if dist.is_main:
+            _report(bar, run.csv, row, run.unit, bool(do_eval), result.val, step)
+            if on_step is not None:
+                on_step(step, row)
+        if do_save or (want_stop and step < run.total):
+            if run.csv_file is not None:
+                run.csv_file.flush()
+            run.save(bar.message)
+        if want_stop and step < run.total:
+            result.interrupted = True
+            if dist.is_main and stop.set:
+                bar.message(f"stopped at step {step}; continue with --resume {run.out}" if run.out else
+                            f"stopped at step {step}")
+            break
+    return result
+
+
+def _training_data(data: Data | str | None, raw: torch.nn.Module, cfg: RunConfig, resumed: Path | None) -> Data:
+    """The data to train on: as given, or loaded from its SOURCE (a resumed run keeps its vocabulary)."""
+    if isinstance(data, Data):
+        return data
+    vocab = read_vocab(resumed) if resumed is not None else None
+    return load_data(data if isinstance(data, str) else None, raw.netspec, cfg, model=raw, vocab=vocab)
+
+
+def _report(bar: Progress, csv_writer, row: dict, unit: str, evaluated: bool, val: dict, step: int) -> None:
+    """A logged row goes to metrics.csv and the progress display; other steps only move the bar."""
+    if not row:
+        bar.update(step)
+        return
+    if csv_writer is not None:
+        csv_writer.writerow({k: csv_value(v) for k, v in row.items()})
+    bar.update(step, f"loss {row['loss']:.4f}  lr {row['lr']:.2e}  {row[f'{unit}_per_s']:,.0f} {unit}/s",
+               force=evaluated)
+    if evaluated:
+        bar.message(f"step {step}: {format_metrics(val)}")
+
+
+def _summary(name: str, r: TrainResult, stream) -> None:
+    where = f" -> {r.out_dir}" if r.out_dir is not None else ""
+    metrics = f"; {format_metrics(r.val)}" if r.val else ""
+    state = "stopped" if r.interrupted else "done"
+    print(f"{state}: {name} {r.step}/{r.total_steps} steps in {format_time(r.seconds)}, loss {r.train_loss:.4f}"
+          f"{metrics}{where}", file=stream or sys.stdout, flush=True)

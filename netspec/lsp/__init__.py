@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import argparse
 
+INSTALL = "pip install 'netspec-nn[lsp]'"
+# import name -> distribution: what `netspec lsp` needs beyond netspec's own dependencies
+EXTRAS = {"pygls": "pygls", "lsprotocol": "pygls", "cattrs": "pygls"}
+
+
+def missing_message(root: str) -> str:
+    """The one line shown when import name `root` (a key of EXTRAS) is missing."""
+    return f"the language server needs {EXTRAS[root]}, which the lsp extra brings: {INSTALL}"
+
 
 def cmd_lsp(args) -> int:
     from .server import serve  # imports pygls: a missing one is reported by netspec.cli with its install line

@@ -1,7 +1,7 @@
-"""Tests of the training runtime: run config, losses and metrics, the loop, exact resume,
+"""Tests of the training runtime: run config, optimizer and schedule, the loop, exact resume,
 checkpoints with tied weights, the run folder, and the train / eval / sample CLI.
 
-Models are the hand-written fixtures of tests/train_fixtures.py, plus one spec
+Models are the hand-written fixtures of tests/train/fixtures.py, plus one spec
 compiled by the real `netspec.build` to check the two fit together.
 """
 from __future__ import annotations
@@ -10,22 +10,22 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
 
 import netspec
-from netspec.train import checkpoint as ckpt
 from netspec.cli import main as netspec_main
-from netspec.dsl.library import resolve
-from netspec.train import cli as train_cli
-from netspec.train.data import load_data
 from netspec.compiler.info import HeadInfo, ModelInfo
+from netspec.dsl.library import resolve
+from netspec.train import checkpoint as ckpt
 from netspec.train.config import ConfigError, RunConfig, from_dict, load_config
-from netspec.train.trainer import Schedule, TrainError, _Meter, generate, head_losses, make_optimizer, train
+from netspec.train.data import load_data
+from netspec.train.optim import Schedule, make_optimizer
+from netspec.train.runfolder import load_run
+from netspec.train.sampling import generate
+from netspec.train.trainer import TrainError, seed_all, train
 from tests.train.fixtures import make
 
 FAST = dict(batch_size=16, warmup_steps=2, eval_batches=2, log_every=2)
@@ -80,46 +80,6 @@ def test_weight_decay_only_on_matrices():
     ids = [id(p) for g in opt.param_groups for p in g["params"]]
     assert len(ids) == len(set(ids)) == len(list(m.parameters()))  # the tied weight appears once
     assert isinstance(make_optimizer(m, RunConfig(optimizer="sgd"), torch.device("cpu")), torch.optim.SGD)
-
-
-# --------------------------------------------------------------------------
-# losses and metrics
-
-
-def test_lm_loss_excludes_the_last_position():
-    info = make("lm", block_size=4).netspec
-    x = torch.tensor([[1, 2, 3, 4]])
-    logits = torch.randn(1, 4, 256)
-    want = F.cross_entropy(logits[0, :3], x[0, 1:])
-    assert torch.allclose(head_losses(info, logits, {"x": x})["logits"], want)
-    logits2 = logits.clone()
-    logits2[0, 3] = 1e4  # the last position predicts nothing
-    assert torch.allclose(head_losses(info, logits2, {"x": x})["logits"], want)
-
-
-def test_two_heads_weighted_and_untrained_head_ignored():
-    m = make("twohead")
-    x = torch.randn(3, 1, 16, 16)
-    batch = {"x": x, "y": torch.tensor([1, 2, 3])}
-    out = m(x)
-    losses = head_losses(m.netspec, out, batch)
-    assert set(losses) == {"logits", "recon"}
-    assert torch.allclose(losses["recon"], F.mse_loss(out["recon"], x))
-    from netspec.train.trainer import total_loss
-
-    assert torch.allclose(total_loss(m.netspec, losses), losses["logits"] + 0.5 * losses["recon"])
-
-
-def test_segment_iou_over_present_classes():
-    meter = _Meter("segment")
-    mask = torch.tensor([[[0, 0], [1, 1]]])  # class 2 never appears
-    pred = torch.tensor([[[0, 1], [1, 1]]])
-    logits = F.one_hot(pred, 3).permute(0, 3, 1, 2).float() * 10
-    meter.add(logits, {"mask": mask})
-    r = meter.result()
-    # class 0: inter 1, union 2; class 1: inter 2, union 3
-    assert r["iou"] == pytest.approx((1 / 2 + 2 / 3) / 2)
-    assert r["pixel_accuracy"] == pytest.approx(3 / 4)
 
 
 # --------------------------------------------------------------------------
@@ -256,7 +216,7 @@ def test_cli_train_eval_sample_resume(tmp_path, fake_build, capsys):
     assert run_cli("train", spec, "--steps", 4, "--batch-size", 4, "--out", out, "--eval-every", 2,
                    "--seed", 5) == 0
     assert fake_build[-1] == (str(spec), None, {})
-    assert (out / "spec.nn").read_text() == "lm"
+    assert (out / "spec" / "lm.nn").read_text() == "lm"
     capsys.readouterr()
     assert run_cli("eval", out, "--json", "--batches", 2) == 0
     res = json.loads(capsys.readouterr().out)
@@ -269,7 +229,7 @@ def test_cli_train_eval_sample_resume(tmp_path, fake_build, capsys):
     # resume with more steps: rebuilt from the run folder, not the original file
     spec.write_text("mlp")
     assert run_cli("train", "--resume", out, "--steps", 6) == 0
-    assert fake_build[-1][0] == str(out / "spec.nn")
+    assert fake_build[-1][0] == str(out / "spec" / "lm.nn")
     assert yaml.safe_load((out / "config.yaml").read_text())["steps"] == 6
     assert int(list(csv.DictReader(open(out / "metrics.csv")))[-1]["step"]) == 6
 
@@ -368,7 +328,6 @@ def test_compile_and_bf16_autocast_paths_train_on_cpu(tmp_path):
     from safetensors.torch import load_file
     w = load_file(str(out / "model.safetensors"))
     assert w["fc1.weight"].dtype == torch.float32
-    from netspec.train.trainer import seed_all
     seed_all(0)  # the run built its model right after seeding: the same initial weights
     fresh = netspec.build(spec)
     assert not torch.equal(w["fc1.weight"], fresh.fc1.weight.detach())
@@ -387,5 +346,5 @@ def test_input_sizes_are_chosen_on_the_command_line_and_kept_by_the_run(tmp_path
     import json
     meta = json.loads((out / "model.json").read_text())
     assert meta["inputs"][0]["shape"] == [1, 1, 32, 32]
-    model, _, _ = train_cli.load_run(out)
+    model, _, _ = load_run(out)
     assert model.netspec.inputs[0].shape == (1, 1, 32, 32) and model.netspec.heads[0].shape == (1, 3, 32, 32)

@@ -16,11 +16,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ...dsl.errors import NetspecError
+from ..extras import require
+
+np = require("numpy")
 
 
 class DataError(NetspecError):
@@ -29,7 +31,7 @@ class DataError(NetspecError):
 
 @dataclass(frozen=True)
 class Want:
-    """What the model needs, read from its ModelInfo (see `compiler.data.want_from_info`)."""
+    """What the model needs, read from its ModelInfo (see `want.want_from_info`)."""
 
     model: str  # model name, for messages
     input: str  # name of the input the data feeds
@@ -95,8 +97,9 @@ class Data:
 # Loaders
 
 
-def _rng(seed: int, *tags: int) -> np.random.Generator:
-    # Independent streams per purpose, none touching the global numpy RNG.
+def seeded_rng(seed: int, *tags: int) -> np.random.Generator:
+    """A generator drawn from (seed, *tags): independent streams per purpose, none touching
+    the global numpy RNG."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, *[int(t) & 0xFFFFFFFF for t in tags]])
 
 
@@ -137,7 +140,7 @@ class Loader:
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         n = len(self.split)
-        perm = _rng(self.seed, 0x5EED, epoch).permutation(n)
+        perm = seeded_rng(self.seed, 0x5EED, epoch).permutation(n)
         per_rank = math.ceil(n / self.world)
         if per_rank * self.world > n:
             perm = np.concatenate([perm, perm[: per_rank * self.world - n]])
@@ -181,7 +184,7 @@ def eval_batches(split: Split, batch_size: int, max_batches: int = 0, seed: int 
     order = np.arange(n)
     if max_batches and max_batches * batch_size < n:
         # Fixed by the seed alone, so every evaluation of a run scores the same samples.
-        order = np.sort(_rng(seed, 0xE7A1).permutation(n)[: max_batches * batch_size])
+        order = np.sort(seeded_rng(seed, 0xE7A1).permutation(n)[: max_batches * batch_size])
     for i in range(0, len(order), batch_size):
         yield split.batch(order[i : i + batch_size], 0)
 
@@ -241,7 +244,7 @@ def flat_ok(want: Want, native: tuple[int, int, int]) -> bool:
 
 def image_stats(fetch: Callable[[np.ndarray], torch.Tensor], n: int, seed: int, limit: int = 2048):
     """Mean and std of raw [0, 1] pixels over (a fixed sample of) the training split."""
-    idx = np.arange(n) if n <= limit else np.sort(_rng(seed, 0x57A7).permutation(n)[:limit])
+    idx = np.arange(n) if n <= limit else np.sort(seeded_rng(seed, 0x57A7).permutation(n)[:limit])
     x = torch.cat([fetch(idx[i : i + 256]) for i in range(0, len(idx), 256)])
     return float(x.mean()), max(float(x.std()), 1e-3)
 
@@ -251,5 +254,5 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     if n < 2:
         raise DataError(f"need at least 2 samples to split into train and validation, got {n}")
     n_val = min(n - 1, max(1, round(n * val_fraction)))
-    perm = _rng(seed, 0x5B117).permutation(n)
+    perm = seeded_rng(seed, 0x5B117).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])

@@ -14,10 +14,12 @@ cross, ring, diamond, in that order; `shapes:K` fixes it.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .core import Data, DataError, Split, Want, _rng, fit_images
+from ..extras import require
+from .core import Data, DataError, Split, Want, seeded_rng, fit_images
+
+np = require("numpy")
 
 KINDS = ["circle", "square", "triangle", "cross", "ring", "diamond"]
 TRAIN_SIZE = 8000  # samples per training epoch (fresh each epoch)
@@ -100,7 +102,7 @@ class ShapesSplit(Split):
 
     def _sample(self, i: int, epoch: int):
         e = self.fixed_epoch if self.fixed_epoch is not None else epoch
-        rng = _rng(self.seed, 0x5A9E5, e + 2, i)
+        rng = seeded_rng(self.seed, 0x5A9E5, e + 2, i)
         if self.segment:
             return draw(rng, self.h, self.w, self.c, self.n_kinds, int(rng.integers(1, 4)), (0.1, 0.28))
         return draw(rng, self.h, self.w, self.c, self.n_kinds, 1, (0.15, 0.4))

@@ -13,10 +13,12 @@ import pickle
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from .core import Data, DataError, Split, Want, _rng, fit_images, image_stats, split_indices
+from ..extras import require
+from .core import Data, DataError, Split, Want, seeded_rng, fit_images, image_stats, split_indices
+
+np = require("numpy")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -43,7 +45,7 @@ class Shifts:
 
     def __call__(self, rows: np.ndarray, epoch: int) -> np.ndarray:
         if self._epoch != epoch:
-            self._table = _rng(self.seed, 0xA06, epoch).integers(-self.max, self.max + 1, size=(self.n, 2))
+            self._table = seeded_rng(self.seed, 0xA06, epoch).integers(-self.max, self.max + 1, size=(self.n, 2))
             self._epoch = epoch
         return self._table[rows]
 
@@ -89,9 +91,7 @@ def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tenso
 
 
 def load_digits(name: str, want: Want, seed: int, val_fraction: float, augment: bool = False) -> Data:
-    from sklearn.datasets import load_digits as sk_digits
-
-    d = sk_digits()  # ships inside scikit-learn: nothing is downloaded
+    d = require("sklearn.datasets").load_digits()  # ships inside scikit-learn: nothing is downloaded
     images = torch.as_tensor(d.images, dtype=torch.float32).unsqueeze(1)  # [1797, 1, 8, 8], 0..16
     labels = torch.as_tensor(d.target, dtype=torch.int64)
     tr, va = split_indices(len(labels), val_fraction, seed)
@@ -104,8 +104,11 @@ def load_digits(name: str, want: Want, seed: int, val_fraction: float, augment: 
 
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # unreadable, or a damaged .gz
+        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an idx file (bad magic number)")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -211,8 +214,7 @@ class FolderSplit(Split):
         return len(self.idx)
 
     def raw(self, indices) -> torch.Tensor:
-        from PIL import Image
-
+        Image = require("PIL.Image")
         mode = "L" if self.want.channels == 1 and self.want.kind == "image" else "RGB"
         h, w = (self.want.height, self.want.width) if self.want.kind == "image" else (0, 0)
         out = []

@@ -14,10 +14,12 @@ import math
 import sysconfig
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from .core import Data, DataError, Split, Want, _rng
+from ..extras import require
+from .core import Data, DataError, Split, Want, seeded_rng
+
+np = require("numpy")
 
 PYCODE_CAP = 8 << 20  # bytes of stdlib source read: enough for minutes of CPU training, read in well under a second
 # Skipped: installed packages, test suites (heavy on odd literals) and generated tables.
@@ -35,7 +37,7 @@ class TokenSplit(Split):
         return self.n
 
     def batch(self, indices, epoch=0):
-        off = int(_rng(self.seed, 0x70C5, epoch).integers(self.T)) if self.shift else 0
+        off = int(seeded_rng(self.seed, 0x70C5, epoch).integers(self.T)) if self.shift else 0
         starts = np.asarray(indices, dtype=np.int64) * self.T + off
         rows = self.tokens[starts[:, None] + np.arange(self.T)[None, :]]
         return {"x": torch.from_numpy(rows.astype(np.int64))}

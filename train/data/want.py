@@ -1,0 +1,89 @@
+"""What data a model needs, read from its ModelInfo: the input it takes and what its heads' tasks need.
+
+The input's dtype and rank give the kind of data (images, flat vectors, token ids) and
+its size; each trained head's task (`netspec.dsl.tasks.TASKS`) adds the batch fields it
+needs, and its output rule (`outputs.OUTPUTS`) the sizes its output fixes (classes,
+regression targets) and the input kinds it can learn from.
+"""
+from __future__ import annotations
+
+from ..heads import task_of, trained_heads, unknown_task
+from .core import DataError, Want
+from .outputs import INPUT_KINDS, OUTPUTS
+
+_FLOAT = {"float32", "float", "float16", "half", "bfloat16", "float64", "double"}
+_INT = {"int64", "long", "int32", "int", "int16", "uint8", "int8"}
+# model parameters that name the sequence length of a token input whose T is symbolic
+_SEQ_PARAMS = ("block_size", "seq_len", "context", "ctx", "max_len", "n_ctx", "T")
+
+
+def shape_text(inp) -> str:
+    """An input's dims as the spec writes them: [B, 1, 28, 28]."""
+    return "[" + ", ".join(str(d) for d in inp.dims) + "]"
+
+
+def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tuple] | None = None) -> Want:
+    """The data a model needs, from its ModelInfo (head_shapes: probed output shapes, if known).
+    seq_len: tokens per sequence for a token input (default: the model's T). Raises DataError."""
+    if len(info.inputs) != 1:
+        names = ", ".join(f"'{i.name}'" for i in info.inputs) or "none"
+        raise DataError(f"{info.name} takes {len(info.inputs)} inputs ({names}); training data feeds exactly one")
+    problem = unknown_task(info)
+    if problem:
+        raise DataError(problem)
+    inp = info.inputs[0]
+    heads = trained_heads(info)
+    needs = frozenset(f for h in heads for f in task_of(h).needs)
+    sizes: dict = {}
+    for h in heads:
+        shape = (head_shapes or {}).get(h.name, h.shape)
+        rule = OUTPUTS[task_of(h).output]
+        if shape and rule.sizes is not None:
+            sizes.update(rule.sizes(tuple(shape)))
+    common = dict(model=info.name, input=inp.name, needs=needs, **sizes)
+    kind, size = _input_kind(info, inp, needs, seq_len)
+    for h in heads:
+        if kind not in OUTPUTS[task_of(h).output].inputs:
+            wanted = " or ".join(INPUT_KINDS[k] for k in OUTPUTS[task_of(h).output].inputs)
+            have = "token ids" if kind == "tokens" else "floats"
+            raise DataError(f"head '{h.name}' of {info.name} has task '{h.task}', which needs {wanted}, "
+                            f"but input '{inp.name}' takes {have} {shape_text(inp)}")
+    return Want(kind=kind, **size, **common)
+
+
+def _input_kind(info, inp, needs: frozenset, seq_len: int | None) -> tuple[str, dict]:
+    """(kind, its size fields of Want) of the model's input."""
+    dims = tuple(inp.dims)
+    shape = tuple(inp.shape) if inp.shape else ()
+
+    def dim(i: int) -> int:
+        d = dims[i]
+        if isinstance(d, int):
+            return d
+        if shape and len(shape) == len(dims):
+            return int(shape[i])
+        raise DataError(f"input '{inp.name}' of {info.name} has symbolic size {d!r} and no default shape")
+
+    dtype = str(inp.dtype).replace("torch.", "")
+    if dtype in _INT:
+        if len(dims) != 2:
+            raise DataError(f"input '{inp.name}' of {info.name} takes token ids {shape_text(inp)}; expected [B, T]")
+        if needs:
+            raise DataError(f"{info.name} takes token ids but has {', '.join(sorted(needs))} heads; "
+                            "no built-in data gives labels for text")
+        T = seq_len
+        if T is None:
+            if isinstance(dims[1], int):
+                T = dims[1]
+            else:
+                T = next((int(info.params[k]) for k in _SEQ_PARAMS if isinstance(info.params.get(k), int)), None)
+                T = T or dim(1)
+        return "tokens", {"seq_len": int(T)}
+    if dtype not in _FLOAT:
+        raise DataError(f"input '{inp.name}' of {info.name} has dtype {inp.dtype}; data feeds floats or int64 ids")
+    if len(dims) == 4:
+        return "image", {"channels": dim(1), "height": dim(2), "width": dim(3)}
+    if len(dims) == 2:
+        return "flat", {"flat_dim": dim(1)}
+    raise DataError(f"input '{inp.name}' of {info.name} is {shape_text(inp)}; data feeds images [B, C, H, W], "
+                    "flat vectors [B, D] or token ids [B, T]")
