@@ -54,7 +54,11 @@ def imports(path: Path, name: str, is_pkg: bool):
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module
-            yield target, node.lineno
+            if target == "netspec":  # `from .. import compiler`: the subpackage is what is imported
+                for a in node.names:
+                    yield f"netspec.{a.name}", node.lineno
+            else:
+                yield target, node.lineno
 
 
 def stage(module: str) -> str:
