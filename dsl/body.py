@@ -12,11 +12,13 @@ from collections import Counter
 
 from . import ast as A
 from .errors import Span, did_you_mean
-from .exprs import CONSTANTS, ERR, DimVal, ExprEvaluator, has_err, is_const
+from .exprs import ERR, DimVal, ExprEvaluator, has_err, is_const
 from .ir import BlockGraph, Op, Output, Ref, walk_refs
 from .loader import DefEntry
 from .registry import REGISTRY
 from .steps import StepsMixin
+from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES, snake
+from .tasks import TASKS
 
 
 def _static_names(stmts, out):
@@ -202,7 +204,6 @@ class _Body(StepsMixin, ExprEvaluator):
         elif self.counters:
             local = str(index)
         else:
-            from .elaborate import snake
             base = snake(type_name.split(".")[-1])
             n = self.anon[base]
             while True:
@@ -236,12 +237,11 @@ class _Body(StepsMixin, ExprEvaluator):
         if s.name in self.block.graph:
             self.diags.error(f"duplicate input '{s.name}'", s.span)
             return
-        dtype = "float32"
+        dtype = DEFAULT_DTYPE
         if s.dtype is not None:
-            from .elaborate import DTYPES
             if s.dtype not in DTYPES:
                 self.diags.error(f"unknown dtype '{s.dtype}'{did_you_mean(s.dtype, DTYPES)}", s.span)
-            dtype = DTYPES.get(s.dtype, "float32")
+            dtype = DTYPES.get(s.dtype, DEFAULT_DTYPE)
         dims = None
         if s.dims is not None:
             dims = []
@@ -401,7 +401,6 @@ class _Body(StepsMixin, ExprEvaluator):
         self.output(s.name, s.expr, s.span, None, {}, False, s.doc)
 
     def st_Head(self, s):
-        from .elaborate import TASKS
         task_args = {}
         for a in s.task_args:
             if a.name == "target":  # the input this head reproduces, by name

@@ -8,20 +8,13 @@ sees all of them in one run.
 """
 from __future__ import annotations
 
-import re
-
 from . import ast as A
 from .errors import Diagnostics, Span, did_you_mean
 from .exprs import ERR, ExprEvaluator, has_err, is_const
 from .ir import BlockGraph
+from .tables import CONSTANTS
 from .loader import DefEntry, ModuleNamespace, Program  # noqa: F401
 
-INIT_NAMES = ("normal", "uniform", "zeros", "ones", "constant", "kaiming", "kaiming_normal", "kaiming_uniform",
-              "xavier", "xavier_normal", "xavier_uniform", "trunc_normal", "orthogonal", "default")
-TASKS = ("classify", "lm", "segment", "reconstruct", "regress")
-DTYPES = {"float": "float32", "float32": "float32", "float16": "float16", "half": "float16",
-          "bfloat16": "bfloat16", "float64": "float64", "double": "float64", "long": "int64",
-          "int64": "int64", "int": "int64", "int32": "int32", "bool": "bool", "uint8": "uint8"}
 
 
 def _freeze(v):
@@ -30,10 +23,6 @@ def _freeze(v):
     if isinstance(v, tuple):
         return tuple(_freeze(x) for x in v)
     return v
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
 class Elaborator:
@@ -186,7 +175,6 @@ class _ConstScope(ExprEvaluator):
     def lookup_value(self, name, span):
         if name in self.env:
             return self.env[name]
-        from .exprs import CONSTANTS
         if name in CONSTANTS:
             return CONSTANTS[name]
         self.diags.error(f"undefined name '{name}'{did_you_mean(name, self.env)}", span)

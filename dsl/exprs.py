@@ -7,13 +7,11 @@ ERR flows through silently so one mistake gives one message.
 """
 from __future__ import annotations
 
-import math
-import operator
-
 from . import ast as A
 from .errors import did_you_mean
 from .ir import Ref, SliceVal
-from .registry import CONST_FOLD, METHODS, REGISTRY
+from .registry import METHODS, REGISTRY
+from .tables import BINARY, COMPARISONS, FOLD, UNARY
 
 
 class _Err:
@@ -23,19 +21,6 @@ class _Err:
 
 ERR = _Err()
 
-CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None,
-             "inf": math.inf, "pi": math.pi}
-
-BINOPS = {"+": ("add", operator.add), "-": ("sub", operator.sub), "*": ("mul", operator.mul),
-          "/": ("truediv", operator.truediv), "//": ("floordiv", operator.floordiv),
-          "%": ("mod", operator.mod), "@": ("matmul", operator.matmul), "**": ("pow", operator.pow)}
-COMPARES = {"==": ("eq", operator.eq), "!=": ("ne", operator.ne), "<": ("lt", operator.lt),
-            "<=": ("le", operator.le), ">": ("gt", operator.gt), ">=": ("ge", operator.ge),
-            "in": (None, lambda a, b: a in b), "not in": (None, lambda a, b: a not in b)}
-
-_FOLD = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "abs": abs, "min": min, "max": max,
-         "int": int, "float": float, "round": round, "len": len, "range": lambda *a: list(range(*a)),
-         "tuple": tuple, "list": list}
 
 
 class DimVal:
@@ -140,14 +125,14 @@ class ExprEvaluator:
             return ERR
         if is_const(v):
             try:
-                return {"-": operator.neg, "+": operator.pos, "not": operator.not_}[e.op](v)
+                return UNARY[e.op].fn(v)
             except TypeError:
                 self.diags.error(f"bad operand for unary '{e.op}': {v!r}", e.span)
                 return ERR
         if e.op == "not":
             self.diags.error("'not' needs a compile-time value", e.span)
             return ERR
-        return v if e.op == "+" else self.add_call("function", "neg", (v,), {}, e.span, label="-")
+        return v if e.op == "+" else self.add_call("function", UNARY[e.op].name, (v,), {}, e.span, label=e.op)
 
     def ev_BinOp(self, e):
         a, b = self.ev(e.left), self.ev(e.right)
@@ -156,7 +141,7 @@ class ExprEvaluator:
     def binop(self, op, a, b, span, flow_input=None):
         if has_err(a) or has_err(b):
             return ERR
-        name, fn = BINOPS[op]
+        name, fn = BINARY[op].name, BINARY[op].fn
         if is_const(a) and is_const(b):
             try:
                 return fn(a, b)
@@ -169,7 +154,7 @@ class ExprEvaluator:
         a, b = self.ev(e.left), self.ev(e.right)
         if has_err(a) or has_err(b):
             return ERR
-        name, fn = COMPARES[e.op]
+        name, fn = COMPARISONS[e.op].name, COMPARISONS[e.op].fn
         if is_const(a) and is_const(b):
             try:
                 return fn(a, b)
@@ -241,9 +226,9 @@ class ExprEvaluator:
         args = self.ev_args(e.args)
         if any(has_err(v) for _, v, _ in args):
             return ERR
-        if name in CONST_FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
+        if name in FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
             try:
-                return _FOLD[name](*[v for _, v, _ in args])
+                return FOLD[name](*[v for _, v, _ in args])
             except (TypeError, ValueError, OverflowError) as ex:
                 self.diags.error(f"{name}(...) failed: {ex}", e.span)
                 return ERR
@@ -254,7 +239,7 @@ class ExprEvaluator:
             self.diags.error(f"'{name}' is a layer: apply it as a step on its own line "
                              f"(`my_name: {name}(...)`, or `{name}(...)(x)` for another input)", func.span)
             return ERR
-        cands = [n for n, d in REGISTRY.items() if d.kind == "function"] + list(CONST_FOLD)
+        cands = [n for n, d in REGISTRY.items() if d.kind == "function"] + list(FOLD)
         self.diags.error(f"unknown function '{name}'{did_you_mean(name, cands)}", func.span)
         return ERR
 

@@ -13,6 +13,7 @@ from .errors import did_you_mean
 from .exprs import ERR, DimVal, format_value, has_err, is_const
 from .ir import InitSpec, Op, Ref
 from .loader import DefEntry, ModuleNamespace
+from .tables import INITS
 from .registry import COMMON_MODULE_KWARGS, REGISTRY, TYPES, LayerDef
 
 
@@ -202,7 +203,6 @@ class StepsMixin:
                     self.ties.append(op)
 
     def init_spec(self, v, span):
-        from .elaborate import INIT_NAMES
         if isinstance(v, InitSpec):
             spec = v
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -211,8 +211,8 @@ class StepsMixin:
             self.diags.error(f"init= takes normal(std), zeros, ones, constant(v), kaiming or xavier, got {v!r}",
                              span)
             return None
-        if spec.name not in INIT_NAMES:
-            self.diags.error(f"unknown init '{spec.name}'{did_you_mean(spec.name, INIT_NAMES)}", span)
+        if spec.name not in INITS:
+            self.diags.error(f"unknown init '{spec.name}'{did_you_mean(spec.name, INITS)}", span)
             return None
         return spec
 

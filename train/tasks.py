@@ -13,12 +13,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..dsl.tasks import TASKS
+
 from . import checkpoint as ckpt
 from .data import Data, eval_batches, outputs_by_head
 from .config import RunConfig
 
-TASK_METRICS = {"classify": ("accuracy",), "lm": ("perplexity",), "segment": ("iou", "pixel_accuracy"),
-                "reconstruct": (), "regress": ()}
+TASK_METRICS = {name: task.metrics for name, task in TASKS.items()}
 
 
 def trained_heads(info) -> list:

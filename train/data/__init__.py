@@ -14,14 +14,15 @@ from typing import Any
 
 import torch
 
+from ...dsl.tables import FLOAT_DTYPES, INT_DTYPES
+from ...dsl.tasks import TASKS
+
 from .core import Data, DataError, Loader, Split, Want, eval_batches, split_indices  # noqa: F401
 
 __all__ = ["Data", "DataError", "Loader", "Split", "Want", "eval_batches", "load_data", "parse_source",
            "want_from_info", "check_model", "outputs_by_head", "probe_shapes", "split_indices", "SOURCES"]
 
 SOURCES = ("digits", "shapes", "pycode", "text", "images", "mnist", "cifar10")
-_FLOAT = {"float32", "float", "float16", "half", "bfloat16", "float64", "double"}
-_INT = {"int64", "long", "int32", "int", "int16", "uint8", "int8"}
 _SEQ_PARAMS = ("block_size", "seq_len", "context", "ctx", "max_len", "n_ctx", "T")
 
 
@@ -71,10 +72,10 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
             lm_heads.append(h)
         else:
             raise DataError(f"head '{h.name}' of {info.name} has unknown task '{h.task}' "
-                            "(known: classify, lm, segment, reconstruct, regress)")
+                            f"(known: {', '.join(TASKS)})")
     dtype = str(inp.dtype).replace("torch.", "")
     common = dict(model=info.name, input=inp.name, needs=frozenset(needs), classes=classes, target_dim=target_dim)
-    if dtype in _INT:
+    if dtype in INT_DTYPES:
         if len(dims) != 2:
             raise DataError(f"input '{inp.name}' of {info.name} takes token ids {_shape_str(inp)}; "
                             "expected [B, T]")
@@ -89,7 +90,7 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
                 T = next((int(info.params[k]) for k in _SEQ_PARAMS if isinstance(info.params.get(k), int)), None)
                 T = T or dim(1)
         return Want(kind="tokens", seq_len=int(T), **common)
-    if dtype not in _FLOAT:
+    if dtype not in FLOAT_DTYPES:
         raise DataError(f"input '{inp.name}' of {info.name} has dtype {inp.dtype}; data feeds floats or int64 ids")
     if lm_heads:
         raise DataError(f"head '{lm_heads[0].name}' of {info.name} is an lm head but input '{inp.name}' "
