@@ -8,9 +8,12 @@ the span.
 """
 from __future__ import annotations
 
+import difflib
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,8 +96,6 @@ def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
 
 def print_diagnostics(diagnostics, stream) -> None:
     """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset."""
-    import os
-
     color = hasattr(stream, "isatty") and stream.isatty() and os.environ.get("NO_COLOR") is None
     for d in diagnostics:
         print(d.format(color=color), file=stream)
@@ -122,6 +123,14 @@ class NetspecError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
+class Reporter(Protocol):
+    """Where a stage reports problems: `Diagnostics`, or a view of it that adds notes."""
+
+    def error(self, message: str, span: Span | None, notes=()) -> Diagnostic: ...
+
+    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic: ...
+
+
 class Diagnostics:
     """Collects problems during one pass; `raise_if_errors()` ends the pass."""
 
@@ -142,6 +151,10 @@ class Diagnostics:
             self._seen.add(key)
             self.items.append(d)
         return d
+
+    def with_notes(self, notes) -> Reporter:
+        """A reporter adding `notes` to every problem (where the block it is in was instantiated)."""
+        return _Noted(self, list(notes))
 
     def extend(self, other: "Diagnostics | list[Diagnostic]") -> None:
         for d in other.items if isinstance(other, Diagnostics) else other:
@@ -165,10 +178,19 @@ class Diagnostics:
             raise NetspecError(self.items)
 
 
+class _Noted:
+    def __init__(self, diags: Diagnostics, notes: list):
+        self.diags, self.notes = diags, notes
+
+    def error(self, message: str, span: Span | None, notes=()) -> Diagnostic:
+        return self.diags.error(message, span, list(notes) + self.notes)
+
+    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic:
+        return self.diags.warning(message, span, list(notes) + self.notes)
+
+
 def did_you_mean(name: str, candidates) -> str:
     """' (did you mean 'Linear'?)' for a near miss, else ''."""
-    import difflib
-
     cands = list(candidates)
     close = difflib.get_close_matches(name, cands, n=1, cutoff=0.6)
     if not close:  # case-only mistakes ('linear' for 'Linear')

@@ -7,8 +7,10 @@ syntax error of a file. Doc comments are attached by dsl/doc_comments.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
@@ -157,7 +159,6 @@ class _ToAst(Transformer):
 
     def step_stmt(self, meta, ch):
         label, choice, bind = ch
-        import dataclasses
         return dataclasses.replace(choice, label=label, bind=self.mkname(bind) if bind else None,
                                    span=self.span(meta))
 
@@ -339,8 +340,6 @@ def parse(text: str, file: str = "<string>") -> A.Module:
 
 
 def parse_file(path) -> A.Module:
-    from pathlib import Path
-
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
