@@ -48,6 +48,7 @@ class Elaborator:
         self.instances: list[Instance] = []  # every distinct BlockGraph made, inner blocks first
 
     def model(self, defn: A.Def, overrides: dict) -> BlockGraph | None:
+        """The BlockGraph of model `defn` of the main file, with `overrides` (--set) applied."""
         entry, alias_args = self.resolve(DefEntry(defn, self.program.main))
         if entry is None:
             return None
