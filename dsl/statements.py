@@ -13,7 +13,7 @@ from .ir import Op, Output, Ref, walk_refs
 from .state import BodyState, walk
 from .steps import apply_step, as_layer_step
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
-from .tasks import TASKS
+from .tasks import TASKS, WEIGHT
 from .values import ERR, DimVal, has_err, is_const, is_int
 
 
@@ -234,7 +234,7 @@ def head(b: BodyState, s: A.Head) -> None:
     if s.task is not None and s.task not in TASKS:
         b.diags.error(f"unknown task '{s.task}'{did_you_mean(s.task, TASKS)}; tasks: {', '.join(TASKS)}",
                       s.task_span)
-    w = task_args.get("weight", 1.0)
+    w = task_args.get(WEIGHT.name, WEIGHT.default)
     if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0):
         b.diags.error(f"head weight must be a non-negative number, got {w!r}", s.span)
     _add_output(b, s.name, s.expr, s.span, s.task, task_args, True, s.doc)

@@ -24,6 +24,8 @@ DEFAULT_DTYPE = "float32"  # an input written without a dtype
 DTYPE_NAMES = tuple(dict.fromkeys(DTYPES.values()))  # the canonical names, in table order
 FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})  # inputs data feeds as floats
 INT_DTYPES = frozenset({"int64", "int32", "uint8"})  # inputs data feeds as integer ids
+# Symbolic input dims that may go without a default (`input x: float[B, 3, 32, 32]`): batch sizes, 1 when checked.
+BATCH_DIMS = ("B", "N", "batch")
 
 
 # ---- initializers: `init=normal(0.02)`, `bias_init=zeros` ----
