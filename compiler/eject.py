@@ -14,10 +14,11 @@ import textwrap
 
 from ..dsl.ir import BlockGraph, InitSpec, Op
 from ..dsl.registry import REGISTRY
+from ..dsl.tables import init_call
 
 from . import ops as netspec_ops
 from .builder import analyze
-from .lower import _GraphCache, build_graph, init_call
+from .lower import _GraphCache, build_graph
 
 _HEADER = '''"""{doc}
 

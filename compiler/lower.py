@@ -9,7 +9,6 @@ paths from the spec become attribute paths, so state_dict keys read
 from __future__ import annotations
 
 import importlib
-import math
 import operator
 
 import torch
@@ -18,13 +17,10 @@ from torch import fx, nn
 from ..dsl.errors import Diagnostic, NetspecError
 from ..dsl.ir import BlockGraph, InitSpec, Op, Ref, SliceVal
 from ..dsl.registry import REGISTRY
+from ..dsl.tables import OPERATOR_FNS, init_call
 
 from . import ops as netspec_ops
 
-_BINOPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
-           "floordiv": operator.floordiv, "mod": operator.mod, "matmul": operator.matmul, "pow": operator.pow,
-           "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
-           "ge": operator.ge}
 # Layers whose forward returns (output, extra): netspec keeps the first.
 _FIRST_OUTPUT = {"LSTM", "GRU", "MultiheadAttention"}
 _CALL_KWARGS = {"MultiheadAttention": {"need_weights": False}}
@@ -43,30 +39,6 @@ def make_layer(op: Op) -> nn.Module:
     if op.target == "Parameter":
         return nn.Parameter(torch.empty(*args))
     return resolve_target(REGISTRY[op.target].target)(*args, **kwargs)
-
-
-def init_call(spec: InitSpec):
-    """The torch.nn.init call an init spec stands for: (function name, args, kwargs), or None
-    for `default`. apply_init runs it; compiler.eject writes it out."""
-    kw, a = dict(spec.kwargs), spec.args
-    std = a[0] if a else kw.get("std", 1.0)
-    calls = {
-        "normal": ("normal_", (), {"mean": kw.get("mean", 0.0), "std": std}),
-        "trunc_normal": ("trunc_normal_", (), {"std": std}),
-        "uniform": ("uniform_", tuple(a or (kw.get("a", 0.0), kw.get("b", 1.0))), {}),
-        "zeros": ("zeros_", (), {}),
-        "ones": ("ones_", (), {}),
-        "constant": ("constant_", (a[0] if a else kw.get("val"),), {}),
-        "kaiming": ("kaiming_normal_", (), {"mode": kw.get("mode", "fan_in"),
-                                            "nonlinearity": kw.get("nonlinearity", "relu")}),
-        "kaiming_uniform": ("kaiming_uniform_", (), {"a": kw.get("a", math.sqrt(5)), "mode": kw.get("mode", "fan_in")}),
-        "xavier_uniform": ("xavier_uniform_", (), {"gain": kw.get("gain", 1.0)}),
-        "xavier_normal": ("xavier_normal_", (), {"gain": kw.get("gain", 1.0)}),
-        "orthogonal": ("orthogonal_", (), {}),
-    }
-    calls["kaiming_normal"] = calls["kaiming"]
-    calls["xavier"] = calls["xavier_uniform"]
-    return None if spec.name == "default" else calls[spec.name]
 
 
 def apply_init(module, spec: InitSpec, name: str) -> None:
@@ -155,14 +127,14 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
                 node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
                 node = node_("call_function", operator.getitem, (node, 0))
         elif op.kind == "binop":
-            node = node_("call_function", _BINOPS[op.target], args)
+            node = node_("call_function", OPERATOR_FNS[op.target], args)
         elif op.kind == "getitem":
             node = node_("call_function", operator.getitem, args)
         elif op.kind in ("function", "method") and REGISTRY[op.target].target.startswith("method:"):
             node = node_("call_method", REGISTRY[op.target].target.split(":", 1)[1], args, kwargs)
         elif op.kind in ("function", "method"):
-            if op.target == "neg":
-                node = node_("call_function", operator.neg, args)
+            if op.target == "neg":  # unary minus (dsl.tables.UNARY)
+                node = node_("call_function", OPERATOR_FNS[op.target], args)
             else:
                 ldef = REGISTRY[op.target]
                 fn = resolve_target(ldef.target)

@@ -16,12 +16,11 @@ from torch import fx, nn
 
 from ..dsl.errors import Diagnostic, NetspecError
 from ..dsl.ir import BlockGraph
+from ..dsl.tables import DTYPE_NAMES
 
 from .metashapes import rule_for
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-          "float64": torch.float64, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool,
-          "uint8": torch.uint8}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # canonical dtype name -> torch dtype
 
 
 @dataclass(frozen=True)

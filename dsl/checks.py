@@ -1,13 +1,15 @@
 """Structural checks on a finished BlockGraph, one small function per rule.
 
-Adding a rule is one function and one line in RULES. Each reports through the
-diagnostics with the span of the op it is about.
+The front end (dsl/frontend.py) runs RULES as a pass after elaboration, over every
+distinct block. Adding a rule is one function and one line in RULES. Each reports
+through the diagnostics with the span of the op it is about.
 """
 from __future__ import annotations
 
 import networkx as nx
 
 from .ir import BlockGraph
+from .tables import BATCH_DIMS
 
 
 def check_cycles(block: BlockGraph, diags) -> None:
@@ -57,7 +59,7 @@ def check_model_inputs(block: BlockGraph, diags) -> None:
                         op.span)
             continue
         for d in op.dims:
-            if isinstance(d, tuple) and d[1] is None and d[0] not in ("B", "N", "batch"):
+            if isinstance(d, tuple) and d[1] is None and d[0] not in BATCH_DIMS:
                 diags.error(f"dim '{d[0]}' of input '{op.id}' needs a default so the model checks without flags:"
                             f" write {d[0]}=<size>", op.span)
 

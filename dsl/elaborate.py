@@ -1,27 +1,25 @@
 """Elaboration: a block or model definition plus parameter values -> `BlockGraph`.
 
-Statements run in order, threading the *flow* (the value the next step applies to).
-Loops unroll, conditionals pick a branch, names with `{i}` holes are filled in;
-block instantiations with equal parameters are elaborated once and shared. Every
-problem goes to `Diagnostics` with its span, and elaboration carries on, so a user
-sees all of them in one run.
+The `Elaborator` owns instantiation: it matches arguments to parameters, follows `model
+A = B(args)` aliases, elaborates each distinct instantiation once (equal parameters share
+one BlockGraph), and remembers where each was instantiated, for the notes of problems
+inside it. The body itself runs in dsl/statements.py. Every problem goes to
+`Diagnostics` with its span and elaboration carries on, so a user sees all of them in
+one run; the structural checks run afterwards, over `instances` (dsl/frontend.py).
 """
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 from . import ast as A
-from .errors import Diagnostics, Span, did_you_mean
-from .exprs import ERR, ExprEvaluator, has_err, is_const
+from .errors import Diagnostics, Reporter, Span, did_you_mean
+from .exprs import Evaluator
 from .ir import BlockGraph
-from .loader import DefEntry, ModuleNamespace, Program  # noqa: F401
-
-INIT_NAMES = ("normal", "uniform", "zeros", "ones", "constant", "kaiming", "kaiming_normal", "kaiming_uniform",
-              "xavier", "xavier_normal", "xavier_uniform", "trunc_normal", "orthogonal", "default")
-TASKS = ("classify", "lm", "segment", "reconstruct", "regress")
-DTYPES = {"float": "float32", "float32": "float32", "float16": "float16", "half": "float16",
-          "bfloat16": "bfloat16", "float64": "float64", "double": "float64", "long": "int64",
-          "int64": "int64", "int": "int64", "int32": "int32", "bool": "bool", "uint8": "uint8"}
+from .loader import DefEntry, Program
+from .state import BodyState
+from .statements import run_body
+from .tables import CONSTANTS
+from .values import ERR, has_err, is_const
 
 
 def _freeze(v):
@@ -32,8 +30,13 @@ def _freeze(v):
     return v
 
 
-def snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
+@dataclass
+class Instance:
+    """One distinct BlockGraph an elaboration made."""
+
+    block: BlockGraph
+    notes: list[tuple[Span, str]]  # where it was instantiated ("in block 'B' instantiated here")
+    had_errors: bool  # errors were reported while elaborating it (checks skip their echoes)
 
 
 class Elaborator:
@@ -41,9 +44,11 @@ class Elaborator:
         self.program = program
         self.diags = diags
         self.cache: dict[tuple, BlockGraph] = {}
-        self.stack: list[tuple[A.Def, Span]] = []
+        self.stack: list[tuple[A.Def, Span | None]] = []  # the instantiations under way, outermost first
+        self.instances: list[Instance] = []  # every distinct BlockGraph made, inner blocks first
 
     def model(self, defn: A.Def, overrides: dict) -> BlockGraph | None:
+        """The BlockGraph of model `defn` of the main file, with `overrides` (--set) applied."""
         entry, alias_args = self.resolve(DefEntry(defn, self.program.main))
         if entry is None:
             return None
@@ -69,14 +74,14 @@ class Elaborator:
             self.diags.error(f"'{d.name}' is defined in terms of itself", d.span)
             return None, []
         ref, args = d.alias
-        target = lookup_def(self.program, entry.module, ".".join(n.id for n in ref))
+        target = self.program.lookup(entry.module, ".".join(n.id for n in ref))
         if not isinstance(target, DefEntry):
             self.diags.error(f"unknown block or model '{'.'.join(n.id for n in ref)}'", ref[0].span)
             return None, []
         base, base_args = self.resolve(target, seen + (d,))
         if base is None:
             return None, []
-        scope = _ConstScope(self.diags, {})
+        scope = Evaluator(ConstScope(self.diags, {}))
         mine = []
         for a in args:
             if a.name is None:
@@ -125,7 +130,7 @@ class Elaborator:
         if not ok:
             return None
         params: dict = {}
-        scratch = _ConstScope(self.diags, params)
+        scratch = Evaluator(ConstScope(self.diags, params))
         for p in d.params:
             if p.name in given:
                 params[p.name] = given[p.name]
@@ -141,6 +146,7 @@ class Elaborator:
 
     def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None, *, name: str | None = None,
                     kind: str | None = None) -> BlockGraph | None:
+        """The BlockGraph of `entry` with these parameters; elaborated the first time only."""
         d = entry.defn
         key = (id(d), name, kind, tuple((k, _freeze(v)) for k, v in params.items()))
         if key in self.cache:
@@ -149,17 +155,20 @@ class Elaborator:
             self.diags.error(f"{d.kind} '{d.name}' instantiates itself", call_span)
             return None
         self.stack.append((d, call_span))
+        errors_before = self.diags.error_count
         try:
             doc = d.doc or (entry.module.doc if (kind or d.kind) == "model" else None)
             block = BlockGraph(name or d.name, kind or d.kind, dict(params), d.span, doc=doc)
-            _Body(self, entry, block).run()
+            notes = self.notes()
+            run_body(BodyState.start(self, entry, block, self.diags.with_notes(notes)))
         finally:
             self.stack.pop()
         self.cache[key] = block
+        self.instances.append(Instance(block, notes, self.diags.error_count != errors_before))
         return block
 
-    def notes(self):
-        """'instantiated from' notes for errors inside blocks defined elsewhere."""
+    def notes(self) -> list[tuple[Span, str]]:
+        """'instantiated here' notes for errors inside blocks defined elsewhere."""
         out = []
         for d, span in reversed(self.stack):
             if span is not None:
@@ -167,54 +176,36 @@ class Elaborator:
         return out
 
 
-def lookup_def(program: Program, module: A.Module, dotted: str):
-    """A DefEntry (or ModuleNamespace) visible as `dotted` in `module`, else None."""
-    ns = program.namespaces[module.file]
-    parts = dotted.split(".")
-    cur = ns.names.get(parts[0])
-    for p in parts[1:]:
-        cur = cur.names.get(p) if isinstance(cur, ModuleNamespace) else None
-    return cur
+class ConstScope:
+    """Where parameter defaults and alias arguments are evaluated: constants only, the
+    parameters bound so far visible, no tensors."""
 
-
-class _ConstScope(ExprEvaluator):
-    """Evaluates parameter defaults: constants only, earlier parameters visible."""
-
-    def __init__(self, diags, env):
+    def __init__(self, diags: Reporter, env: dict):
         self.diags, self.env = diags, env
 
-    def lookup_value(self, name, span):
+    def bound(self, name: str) -> bool:
+        return name in self.env
+
+    def lookup(self, name: str, span: Span):
         if name in self.env:
             return self.env[name]
-        from .exprs import CONSTANTS
         if name in CONSTANTS:
             return CONSTANTS[name]
         self.diags.error(f"undefined name '{name}'{did_you_mean(name, self.env)}", span)
         return ERR
 
-    def add_call(self, *a, **k):
-        self.diags.error("parameter defaults must be compile-time values", a[4])
+    def is_block(self, name: str) -> bool:
+        return False
+
+    def add_call(self, kind, target, args, kwargs, span, **_):
+        self.diags.error("parameter defaults must be compile-time values", span)
         return ERR
 
-    def call_function(self, name, args, span, **k):
+    def call_function(self, name, args, span, **_):
         self.diags.error(f"'{name}' works on tensors; parameter values must be compile-time", span)
         return ERR
 
-    def find_def(self, name):
-        return None
 
-
-class _Diags:
-    """Adds 'instantiated here' notes to every error raised inside a block body."""
-
-    def __init__(self, diags: Diagnostics, notes):
-        self.d, self.notes = diags, notes
-
-    def error(self, msg, span, notes=()):
-        return self.d.error(msg, span, list(notes) + self.notes)
-
-    def warning(self, msg, span, notes=()):
-        return self.d.warning(msg, span, list(notes) + self.notes)
-
-
-from .body import _Body  # noqa: E402  (the statement walker builds on the pieces above)
+def const_value(expr: A.Expr, diags: Reporter, env: dict | None = None):
+    """A compile-time expression's value (`--set` values, parameter defaults), or ERR."""
+    return Evaluator(ConstScope(diags, env if env is not None else {})).ev(expr)

@@ -1,14 +1,37 @@
 """Source spans and diagnostics: every problem netspec reports points at the spec.
 
-A `Span` is where an AST node came from; a `Diagnostic` is one error, warning or
-note with its span; `Diagnostics` collects them so a user sees every problem of a
-file in one run. Formatting follows mypy/gcc: `FILE:LINE:COL: error: message`,
-then the source line and a caret under the span.
+A `Source` is one spec text as it was read; a `Span` is where in it an AST node came
+from; a `Diagnostic` is one error, warning or note with its span; `Diagnostics`
+collects them so a user sees every problem of a file in one run. Formatting follows
+mypy/gcc: `FILE:LINE:COL: error: message`, then the source line and a caret under
+the span.
 """
 from __future__ import annotations
 
+import difflib
+import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """One spec text as the parser read it. Every span the parser makes points at its
+    Source, so a diagnostic quotes the very text it is about: two specs given as text,
+    both named "<string>", each quote their own lines, and nothing is kept globally."""
+
+    name: str  # the file as given by the user, or "<string>"
+    text: str
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def line(self, n: int) -> str | None:
+        """Line n (1-based), or None past the end."""
+        return self.lines[n - 1] if 0 < n <= len(self.lines) else None
 
 
 @dataclass(frozen=True)
@@ -18,30 +41,20 @@ class Span:
     col: int  # 1-based
     end_line: int | None = None
     end_col: int | None = None  # exclusive, 1-based
+    # the text the span is in; spans made without one quote the file on disk
+    source: Source | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
-
-# Texts of every file read so far, so a diagnostic can quote its line without
-# re-reading (and so spec text given as a string can be quoted too).
-_SOURCES: dict[str, str] = {}
-
-
-def remember_source(file: str, text: str) -> None:
-    _SOURCES[file] = text
-
-
-def source_line(file: str, line: int) -> str | None:
-    text = _SOURCES.get(file)
-    if text is None:
+    def source_line(self) -> str | None:
+        """The text of the span's (first) line, or None when it cannot be had."""
+        if self.source is not None:
+            return self.source.line(self.line)
         try:
-            text = Path(file).read_text(encoding="utf-8")
+            return Source(self.file, Path(self.file).read_text(encoding="utf-8")).line(self.line)
         except (OSError, UnicodeDecodeError):
             return None
-        _SOURCES[file] = text
-    lines = text.splitlines()
-    return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 @dataclass
@@ -69,7 +82,7 @@ def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
     head = f"{span}: {sev}: {message}" if span else f"{sev}: {message}"
     if span is None:
         return head
-    text = source_line(span.file, span.line)
+    text = span.source_line()
     if text is None:
         return head
     # Tabs would shift the caret; expand both the same way.
@@ -83,8 +96,6 @@ def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
 
 def print_diagnostics(diagnostics, stream) -> None:
     """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset."""
-    import os
-
     color = hasattr(stream, "isatty") and stream.isatty() and os.environ.get("NO_COLOR") is None
     for d in diagnostics:
         print(d.format(color=color), file=stream)
@@ -112,6 +123,14 @@ class NetspecError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
+class Reporter(Protocol):
+    """Where a stage reports problems: `Diagnostics`, or a view of it that adds notes."""
+
+    def error(self, message: str, span: Span | None, notes=()) -> Diagnostic: ...
+
+    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic: ...
+
+
 class Diagnostics:
     """Collects problems during one pass; `raise_if_errors()` ends the pass."""
 
@@ -132,6 +151,10 @@ class Diagnostics:
             self._seen.add(key)
             self.items.append(d)
         return d
+
+    def with_notes(self, notes) -> Reporter:
+        """A reporter adding `notes` to every problem (where the block it is in was instantiated)."""
+        return _Noted(self, list(notes))
 
     def extend(self, other: "Diagnostics | list[Diagnostic]") -> None:
         for d in other.items if isinstance(other, Diagnostics) else other:
@@ -155,10 +178,19 @@ class Diagnostics:
             raise NetspecError(self.items)
 
 
+class _Noted:
+    def __init__(self, diags: Diagnostics, notes: list):
+        self.diags, self.notes = diags, notes
+
+    def error(self, message: str, span: Span | None, notes=()) -> Diagnostic:
+        return self.diags.error(message, span, list(notes) + self.notes)
+
+    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic:
+        return self.diags.warning(message, span, list(notes) + self.notes)
+
+
 def did_you_mean(name: str, candidates) -> str:
     """' (did you mean 'Linear'?)' for a near miss, else ''."""
-    import difflib
-
     cands = list(candidates)
     close = difflib.get_close_matches(name, cands, n=1, cutoff=0.6)
     if not close:  # case-only mistakes ('linear' for 'Linear')

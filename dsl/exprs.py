@@ -1,75 +1,55 @@
-"""Evaluating expressions during elaboration.
+"""Evaluating expressions during elaboration, through a small explicit interface.
 
-A value is a compile-time constant (int, float, bool, str, None, tuple/list), a `Ref`
-to a graph op (a tensor or a runtime size), a `DimVal` (a symbolic input dim, made
-into a `size(x, i)` op the first time it is used), or `ERR` after a reported error —
-ERR flows through silently so one mistake gives one message.
+`Evaluator(scope).ev(expr)` computes a value (see dsl/values.py): constants fold,
+operations on tensors become graph ops. Everything it needs from where the expression
+stands is the `Scope` protocol: what a name means, and how to add an op. A block body
+(dsl/state.py) gives tensors; a parameter default (dsl/elaborate.py) gives none.
 """
 from __future__ import annotations
 
-import math
-import operator
+from typing import Protocol
 
 from . import ast as A
-from .errors import did_you_mean
-from .ir import Ref, SliceVal
-from .registry import CONST_FOLD, METHODS, REGISTRY
+from .errors import Reporter, Span, did_you_mean
+from .ir import InitSpec, SliceVal
+from .registry import METHODS, REGISTRY
+from .tables import BINARY, COMPARISONS, FOLD, UNARY
+from .values import ERR, LayerPath, has_err, is_const, is_int
 
 
-class _Err:
-    def __repr__(self) -> str:
-        return "ERR"
+class Scope(Protocol):
+    """What an expression needs from where it is evaluated."""
+
+    diags: Reporter
+
+    def bound(self, name: str) -> bool:
+        """`name` has a value here (a parameter, a loop variable, a tensor)."""
+
+    def lookup(self, name: str, span: Span):
+        """The value of `name`; ERR after reporting that it has none."""
+
+    def is_block(self, name: str) -> bool:
+        """`name` is a block or model visible here (so calling it as a function is a mistake)."""
+
+    def add_call(self, kind: str, target: str, args: tuple, kwargs: dict, span: Span, *, label: str = "",
+                 flow_input: str | None = None, id_hint: str | None = None):
+        """A new op computing target(*args, **kwargs): its Ref, or ERR where tensors cannot be."""
+
+    def call_function(self, name: str, args: list, span: Span, *, id_hint: str | None = None,
+                      flow_input: str | None = None):
+        """Apply the registry function `name` to evaluated (keyword, value, span) arguments."""
 
 
-ERR = _Err()
+class Evaluator:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+        self.diags = scope.diags
 
-CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None,
-             "inf": math.inf, "pi": math.pi}
-
-BINOPS = {"+": ("add", operator.add), "-": ("sub", operator.sub), "*": ("mul", operator.mul),
-          "/": ("truediv", operator.truediv), "//": ("floordiv", operator.floordiv),
-          "%": ("mod", operator.mod), "@": ("matmul", operator.matmul), "**": ("pow", operator.pow)}
-COMPARES = {"==": ("eq", operator.eq), "!=": ("ne", operator.ne), "<": ("lt", operator.lt),
-            "<=": ("le", operator.le), ">": ("gt", operator.gt), ">=": ("ge", operator.ge),
-            "in": (None, lambda a, b: a in b), "not in": (None, lambda a, b: a not in b)}
-
-_FOLD = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "abs": abs, "min": min, "max": max,
-         "int": int, "float": float, "round": round, "len": len, "range": lambda *a: list(range(*a)),
-         "tuple": tuple, "list": list}
-
-
-class DimVal:
-    """A symbolic dim of an input (`T` in `input idx: long[B, T]`)."""
-
-    __slots__ = ("input", "axis", "symbol", "ref")
-
-    def __init__(self, input_id: str, axis: int, symbol: str):
-        self.input, self.axis, self.symbol, self.ref = input_id, axis, symbol, None
-
-
-def is_const(v) -> bool:
-    if isinstance(v, (Ref, DimVal, _Err)):
-        return False
-    if isinstance(v, (tuple, list)):
-        return all(is_const(x) for x in v)
-    if isinstance(v, SliceVal):
-        return all(is_const(x) for x in (v.lo, v.hi, v.step))
-    return True
-
-
-def has_err(v) -> bool:
-    if v is ERR:
-        return True
-    if isinstance(v, (tuple, list)):
-        return any(has_err(x) for x in v)
-    return False
-
-
-class ExprEvaluator:
-    """Mixed into the body builder, which provides env, flow, diags, add_op, lookup hooks."""
+    def ev(self, e):
+        return getattr(self, "ev_" + type(e).__name__)(e)
 
     def name_text(self, name: A.Name):
-        """The text of a (possibly templated) name, or ERR."""
+        """The text of a (possibly templated) name, `layer{i + 1}` -> "layer2", or ERR."""
         if len(name.parts) == 1 and isinstance(name.parts[0], str):
             return name.parts[0]
         out = []
@@ -80,16 +60,54 @@ class ExprEvaluator:
             v = self.ev(p)
             if v is ERR:
                 return ERR
-            if not (isinstance(v, (int, str)) and not isinstance(v, bool)):
+            if not (isinstance(v, str) or is_int(v)):
                 self.diags.error(f"'{{...}}' in a name must be an integer or a string, got {v!r}", p.span)
                 return ERR
             out.append(str(v))
         return "".join(out)
 
-    def ev(self, e):
-        meth = getattr(self, "ev_" + type(e).__name__)
-        return meth(e)
+    def ev_args(self, args: tuple[A.Arg, ...], own: frozenset = frozenset()) -> list:
+        """Call arguments as (keyword or None, value, span). `init=` and `tie=` name an
+        initializer and a layer, unless the callee has an argument of that name (`own`)."""
+        out = []
+        for a in args:
+            if a.name in own:
+                v = self.ev(a.value)
+            elif a.name in ("init", "bias_init"):
+                v = self.ev_init(a.value)
+            elif a.name == "tie":
+                v = self.ev_path(a.value)
+            else:
+                v = self.ev(a.value)
+            out.append((a.name, v, a.span))
+        return out
 
+    def ev_init(self, e):
+        """init=normal(0.02) names an initializer; its arguments are ordinary expressions."""
+        if isinstance(e, A.Name) and len(e.parts) == 1 and not self.scope.bound(e.id):
+            return InitSpec(e.id)
+        if isinstance(e, A.Call) and isinstance(e.func, A.Name):
+            args = [(a.name, self.ev(a.value)) for a in e.args]
+            if any(has_err(v) or not is_const(v) for _, v in args):
+                return ERR
+            return InitSpec(e.func.id, tuple(v for k, v in args if k is None),
+                            tuple(sorted((k, v) for k, v in args if k is not None)))
+        return self.ev(e)
+
+    def ev_path(self, e):
+        """tie=transformer.wte names a layer by its path."""
+        parts = []
+        while isinstance(e, A.Attr):
+            parts.append(e.name)
+            e = e.obj
+        if isinstance(e, A.Name):
+            n = self.name_text(e)
+            if n is ERR:
+                return ERR
+            return LayerPath(".".join([n] + parts[::-1]))
+        return ERR
+
+    # ---------- one method per expression node ----------
     def ev_Number(self, e):
         return e.value
 
@@ -103,7 +121,7 @@ class ExprEvaluator:
         s = self.name_text(e)
         if s is ERR:
             return ERR
-        return self.lookup_value(s, e.span)
+        return self.scope.lookup(s, e.span)
 
     def ev_TupleLit(self, e):
         return tuple(self.ev(x) for x in e.items)
@@ -138,55 +156,59 @@ class ExprEvaluator:
         v = self.ev(e.operand)
         if has_err(v):
             return ERR
+        op = UNARY[e.op]
         if is_const(v):
             try:
-                return {"-": operator.neg, "+": operator.pos, "not": operator.not_}[e.op](v)
+                return op.fn(v)
             except TypeError:
                 self.diags.error(f"bad operand for unary '{e.op}': {v!r}", e.span)
                 return ERR
-        if e.op == "not":
-            self.diags.error("'not' needs a compile-time value", e.span)
+        if e.op == "+":  # +x is x
+            return v
+        if op.name is None:
+            self.diags.error(f"'{e.op}' needs a compile-time value", e.span)
             return ERR
-        return v if e.op == "+" else self.add_call("function", "neg", (v,), {}, e.span, label="-")
+        return self.scope.add_call("function", op.name, (v,), {}, e.span, label=e.op)
 
     def ev_BinOp(self, e):
         a, b = self.ev(e.left), self.ev(e.right)
         return self.binop(e.op, a, b, e.span)
 
-    def binop(self, op, a, b, span, flow_input=None):
+    def binop(self, symbol: str, a, b, span: Span, flow_input: str | None = None):
+        """a <symbol> b: folded when both are constants, else a binop op."""
         if has_err(a) or has_err(b):
             return ERR
-        name, fn = BINOPS[op]
+        op = BINARY[symbol]
         if is_const(a) and is_const(b):
             try:
-                return fn(a, b)
+                return op.fn(a, b)
             except (TypeError, ZeroDivisionError, ValueError, OverflowError) as ex:
-                self.diags.error(f"cannot compute {a!r} {op} {b!r}: {ex}", span)
+                self.diags.error(f"cannot compute {a!r} {symbol} {b!r}: {ex}", span)
                 return ERR
-        return self.add_call("binop", name, (a, b), {}, span, label=op, flow_input=flow_input)
+        return self.scope.add_call("binop", op.name, (a, b), {}, span, label=symbol, flow_input=flow_input)
 
     def ev_Compare(self, e):
         a, b = self.ev(e.left), self.ev(e.right)
         if has_err(a) or has_err(b):
             return ERR
-        name, fn = COMPARES[e.op]
+        op = COMPARISONS[e.op]
         if is_const(a) and is_const(b):
             try:
-                return fn(a, b)
+                return op.fn(a, b)
             except TypeError as ex:
                 self.diags.error(f"cannot compare {a!r} {e.op} {b!r}: {ex}", e.span)
                 return ERR
-        if name is None:
+        if op.name is None:
             self.diags.error(f"'{e.op}' needs compile-time values", e.span)
             return ERR
-        return self.add_call("binop", name, (a, b), {}, e.span, label=e.op)
+        return self.scope.add_call("binop", op.name, (a, b), {}, e.span, label=e.op)
 
     def ev_Index(self, e):
         if isinstance(e.obj, A.Attr) and e.obj.name == "shape" and len(e.items) == 1:
             obj, i = self.ev(e.obj.obj), self.ev(e.items[0])
             if has_err(obj) or has_err(i):
                 return ERR
-            return self.add_call("function", "size", (obj, i), {}, e.span, label="size")
+            return self.scope.add_call("function", "size", (obj, i), {}, e.span, label="size")
         obj = self.ev(e.obj)
         items = tuple(self.ev(x) for x in e.items)
         if has_err(obj) or any(has_err(x) for x in items):
@@ -202,7 +224,7 @@ class ExprEvaluator:
                 self.diags.error(f"cannot index {obj!r} with {items[0]!r}: {ex}", e.span)
                 return ERR
         idx = items[0] if len(items) == 1 else items
-        return self.add_call("getitem", "getitem", (obj, idx), {}, e.span, label="[...]")
+        return self.scope.add_call("getitem", "getitem", (obj, idx), {}, e.span, label="[...]")
 
     def ev_Attr(self, e):
         obj = self.ev(e.obj)
@@ -212,9 +234,9 @@ class ExprEvaluator:
             self.diags.error(f"{obj!r} has no attribute '{e.name}'", e.span)
             return ERR
         if e.name in ("T", "mT"):  # the notes' k.T: swap the last two dims
-            return self.add_call("function", "transpose", (obj, -2, -1), {}, e.span, label=".T")
+            return self.scope.add_call("function", "transpose", (obj, -2, -1), {}, e.span, label=".T")
         if e.name == "shape":
-            return self.add_call("function", "size", (obj,), {}, e.span, label="shape")
+            return self.scope.add_call("function", "size", (obj,), {}, e.span, label="shape")
         if e.name in METHODS:
             self.diags.error(f"'{e.name}' is a method: write {e.name}(...)", e.span)
         else:
@@ -231,7 +253,7 @@ class ExprEvaluator:
             if func.name not in METHODS:
                 self.diags.error(f"unknown method '{func.name}'{did_you_mean(func.name, METHODS)}", func.span)
                 return ERR
-            return self.call_function(func.name, [(None, obj, func.obj.span)] + self.ev_args(e.args), e.span)
+            return self.scope.call_function(func.name, [(None, obj, func.obj.span)] + self.ev_args(e.args), e.span)
         if not isinstance(func, A.Name):
             self.diags.error("only functions can be called here", e.span)
             return ERR
@@ -241,39 +263,19 @@ class ExprEvaluator:
         args = self.ev_args(e.args)
         if any(has_err(v) for _, v, _ in args):
             return ERR
-        if name in CONST_FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
+        if name in FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
             try:
-                return _FOLD[name](*[v for _, v, _ in args])
+                return FOLD[name](*[v for _, v, _ in args])
             except (TypeError, ValueError, OverflowError) as ex:
                 self.diags.error(f"{name}(...) failed: {ex}", e.span)
                 return ERR
         ldef = REGISTRY.get(name)
         if ldef is not None and ldef.kind == "function":
-            return self.call_function(name, args, e.span)
-        if ldef is not None or self.find_def(name) is not None:
+            return self.scope.call_function(name, args, e.span)
+        if ldef is not None or self.scope.is_block(name):
             self.diags.error(f"'{name}' is a layer: apply it as a step on its own line "
                              f"(`my_name: {name}(...)`, or `{name}(...)(x)` for another input)", func.span)
             return ERR
-        cands = [n for n, d in REGISTRY.items() if d.kind == "function"] + list(CONST_FOLD)
+        cands = [n for n, d in REGISTRY.items() if d.kind == "function"] + list(FOLD)
         self.diags.error(f"unknown function '{name}'{did_you_mean(name, cands)}", func.span)
         return ERR
-
-    def ev_args(self, args):
-        return [(a.name, self.ev(a.value), a.span) for a in args]
-
-
-def format_value(v) -> str:
-    """A value as a spec writes it: true, 0.1, "relu", [2, 2], (3, 3)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, tuple):
-        return "(" + ", ".join(format_value(x) for x in v) + ")"
-    if isinstance(v, list):
-        return "[" + ", ".join(format_value(x) for x in v) + "]"
-    if isinstance(v, Ref):
-        return v.node or "?"
-    return str(v)

@@ -1,15 +1,17 @@
-"""The front end in one call: spec (path or text) -> checked graph IR.
+"""The front end in one call: spec (path, stdlib name or text) -> checked graph IR.
 
-`elaborate(source, model=None, overrides={})` loads the spec and its imports, picks
-the model, elaborates it into a BlockGraph and runs the structural checks. It raises
-`NetspecError` carrying every error; warnings come back with the result.
+The pipeline: load the spec and its imports (dsl/loader.py), pick the model, elaborate it
+into a BlockGraph (dsl/elaborate.py), then run the structural checks (`checks.RULES`) over
+every distinct block the elaboration made. Problems of every stage are collected and
+raised together as one `NetspecError`; warnings come back with the result.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from . import ast as A
-from .elaborate import Elaborator
+from .checks import check_block
+from .elaborate import Elaborator, Instance
 from .errors import Diagnostic, Diagnostics, NetspecError
 from .ir import BlockGraph
 from .library import resolve_source
@@ -30,6 +32,8 @@ class Checked:
 
 def elaborate(source, model: str | None = None, overrides: dict | None = None, *, extra_paths=(),
               file: str | None = None) -> Checked:
+    """Load, elaborate and check one model: `model`, the one `source` names (`ResNet50`),
+    the file's default or its only one. Raises NetspecError with every problem."""
     diags = Diagnostics()
     source, named_model = resolve_source(source)  # `ResNet50` names a file and a model
     model = model if model is not None else named_model
@@ -40,22 +44,39 @@ def elaborate(source, model: str | None = None, overrides: dict | None = None, *
         diags.extend(e.diagnostics)
         diags.raise_if_errors()
         raise
-    elab = Elaborator(program, diags)
-    graph = elab.model(defn, overrides or {})
+    checked = check_models(program, [defn], diags, overrides)
     diags.raise_if_errors()
-    assert graph is not None
-    return Checked(program, defn, graph, diags.warnings)
+    checked[0].warnings = diags.warnings
+    return checked[0]
 
 
 def check_all(source, *, extra_paths=(), overrides=None) -> tuple[Program, list[Checked], list[Diagnostic]]:
-    """Elaborate every model of a file (for `netspec check` on a library file)."""
+    """Elaborate and check every model of a file (for `netspec check` on a library file)."""
     diags = Diagnostics()
     program = load(source, extra_paths=extra_paths, diags=diags)
-    out = []
+    out = check_models(program, program.models(), diags, overrides)
+    diags.raise_if_errors()
+    return program, out, diags.warnings
+
+
+def check_models(program: Program, models: list[A.Def], diags: Diagnostics,
+                 overrides: dict | None = None) -> list[Checked]:
+    """Elaborate `models` of a loaded program (sharing identical blocks), then check their
+    structure. Problems go to `diags`, nothing is raised; a model that could not be
+    elaborated at all is left out of the result."""
     elab = Elaborator(program, diags)
-    for d in program.models():
+    out = []
+    for d in models:
         g = elab.model(d, overrides or {})
         if g is not None:
             out.append(Checked(program, d, g, []))
-    diags.raise_if_errors()
-    return program, out, diags.warnings
+    check_structure(elab.instances, diags)
+    return out
+
+
+def check_structure(instances: list[Instance], diags: Diagnostics) -> None:
+    """The structural pass: `checks.RULES` over each distinct block, inner blocks first.
+    Problems inside a block note where it was instantiated; a block whose elaboration
+    reported errors skips the checks that would only echo them."""
+    for inst in instances:
+        check_block(inst.block, diags.with_notes(inst.notes), errors_so_far=inst.had_errors)

@@ -7,6 +7,7 @@ of it (`ResNet50`). A file in the current folder wins over a stdlib name.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -14,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import NetspecError, did_you_mean
+from .parser import parse_file
 
 SUFFIX = ".nn"
 
@@ -44,8 +46,6 @@ class StdlibModel:
 @cache
 def stdlib_models() -> tuple[StdlibModel, ...]:
     """Every model the stdlib defines, file by file in the order written."""
-    from .parser import parse_file
-
     out = []
     for path in stdlib_files().values():
         module = parse_file(path)
@@ -55,8 +55,6 @@ def stdlib_models() -> tuple[StdlibModel, ...]:
 
 def reference(path: Path) -> str | None:
     """The paper a stdlib file follows: the parenthesis of its first doc-comment sentence."""
-    from .parser import parse_file
-
     doc = parse_file(path).doc or ""
     m = re.search(r"\(([^()]*\d{4}[^()]*)\)", " ".join(doc.split()))
     return m.group(1) if m else None
@@ -65,8 +63,6 @@ def reference(path: Path) -> str | None:
 def resolve_source(source) -> tuple[object, str | None]:
     """(source, model or None) for `load`: spec text stays text; a path or a name (any
     one-line string) is resolved to its file, and a model name to its file and model."""
-    import os
-
     if isinstance(source, os.PathLike):
         source = os.fspath(source)
     if isinstance(source, str) and "\n" not in source:

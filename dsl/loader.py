@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ast as A
-from .errors import Diagnostic, Diagnostics, NetspecError
+from .errors import Diagnostic, Diagnostics, NetspecError, did_you_mean
 from .library import resolve_source, stdlib_dir
 from .parser import parse, parse_file
 
@@ -38,6 +38,14 @@ class Program:
 
     def namespace(self, module: A.Module) -> ModuleNamespace:
         return self.namespaces[module.file]
+
+    def lookup(self, module: A.Module, dotted: str) -> DefEntry | ModuleNamespace | None:
+        """What `dotted` (`Block`, `resnet.Bottleneck`) names in `module`, else None."""
+        parts = dotted.split(".")
+        cur = self.namespace(module).names.get(parts[0])
+        for p in parts[1:]:
+            cur = cur.names.get(p) if isinstance(cur, ModuleNamespace) else None
+        return cur
 
     def models(self) -> list[A.Def]:
         return [d for d in self.main.defs if d.kind == "model"]
@@ -122,7 +130,6 @@ def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None,
                 for name, span in imp.names:
                     entry = sub.names.get(name)
                     if not isinstance(entry, DefEntry):
-                        from .errors import did_you_mean
                         hint = did_you_mean(name, [n for n, v in sub.names.items() if isinstance(v, DefEntry)])
                         diags.error(f"'{imp.module}' defines no block or model '{name}'{hint}", span)
                     else:
@@ -144,7 +151,6 @@ def select_model(program: Program, name: str | None) -> A.Def:
         for d in models:
             if d.name == name:
                 return d
-        from .errors import did_you_mean
         raise NetspecError([Diagnostic("error", f"no model '{name}' in {program.main.file}"
                                        f"{did_you_mean(name, [d.name for d in models])}; models: {names}")])
     if not models:

@@ -7,21 +7,17 @@ Nothing is ever executed.
 from __future__ import annotations
 
 from .errors import Diagnostic, Diagnostics, NetspecError
+from .elaborate import const_value
+from .parser import parse_expr
 
 
 def parse_value(text: str):
-    from lark.exceptions import UnexpectedInput
-
-    from .elaborate import _ConstScope
-    from .parser import _lark, _ToAst
-
     try:
-        tree = _lark().parse(text, start="expr")
-    except UnexpectedInput:
+        expr = parse_expr(text, "<--set>")
+    except NetspecError:
         return text
-    expr = _ToAst("<--set>").transform(tree)
     diags = Diagnostics()
-    value = _ConstScope(diags, {}).ev(expr)
+    value = const_value(expr, diags)
     return text if diags.has_errors else value
 
 

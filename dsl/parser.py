@@ -7,8 +7,10 @@ syntax error of a file. Doc comments are attached by dsl/doc_comments.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
@@ -16,7 +18,7 @@ from lark.indenter import DedentError, Indenter
 
 from . import ast as A
 from .doc_comments import attach_docs
-from .errors import Diagnostic, NetspecError, Span, remember_source
+from .errors import Diagnostic, NetspecError, Source, Span
 from .syntax_errors import (
     MAX_SYNTAX_ERRORS,
     blank_statement,
@@ -50,9 +52,10 @@ _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 class _ToAst(Transformer):
     """One method per grammar rule / alias; each returns an AST node."""
 
-    def __init__(self, file: str, line_shift: int = 0, col_shift: int = 0):
+    def __init__(self, source: Source, line_shift: int = 0, col_shift: int = 0):
         super().__init__()
-        self.file = file
+        self.source = source  # every span points at it, for the carets of diagnostics
+        self.file = source.name
         self.line_shift = line_shift  # for `{expr}` holes parsed on their own
         self.col_shift = col_shift
 
@@ -60,8 +63,8 @@ class _ToAst(Transformer):
     def span(self, meta) -> Span:
         if self.line_shift:
             return Span(self.file, self.line_shift, meta.column + self.col_shift,
-                        self.line_shift, meta.end_column + self.col_shift)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+                        self.line_shift, meta.end_column + self.col_shift, self.source)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column, self.source)
 
     def tspan(self, tok: Token) -> Span:
         return self.span(tok)
@@ -79,7 +82,7 @@ class _ToAst(Transformer):
             if m.start() > pos:
                 parts.append(text[pos:m.start()])
             tree = _lark().parse(m.group(1), start="expr")
-            sub = _ToAst(self.file, span.line, span.col + m.start(1) - 1)
+            sub = _ToAst(self.source, span.line, span.col + m.start(1) - 1)
             parts.append(sub.transform(tree))
             pos = m.end()
         if pos < len(text):
@@ -112,7 +115,7 @@ class _ToAst(Transformer):
         body = rest[-1]
         params = tuple(p for p in rest[:-1] if p is not None)
         return A.Def(str(kind), str(name), params, body, default is not None,
-                     Span(self.file, kind.line, kind.column, name.end_line, name.end_column))
+                     Span(self.file, kind.line, kind.column, name.end_line, name.end_column, self.source))
 
     def def_param(self, meta, ch):
         return A.Param(str(ch[0]), ch[1], self.span(meta))
@@ -156,7 +159,6 @@ class _ToAst(Transformer):
 
     def step_stmt(self, meta, ch):
         label, choice, bind = ch
-        import dataclasses
         return dataclasses.replace(choice, label=label, bind=self.mkname(bind) if bind else None,
                                    span=self.span(meta))
 
@@ -174,7 +176,7 @@ class _ToAst(Transformer):
     def alias_def(self, meta, ch):
         default, kind, name, ref, args = ch
         return A.Def(str(kind), str(name), (), (), default is not None,
-                     Span(self.file, kind.line, kind.column, name.end_line, name.end_column),
+                     Span(self.file, kind.line, kind.column, name.end_line, name.end_column, self.source),
                      alias=(ref, tuple(args or ())))
 
     def label(self, meta, ch):
@@ -293,7 +295,7 @@ class _ToAst(Transformer):
 
 def parse(text: str, file: str = "<string>") -> A.Module:
     """Parse a whole spec file. Raises NetspecError with every syntax error found."""
-    remember_source(file, text)
+    source = Source(file, text)
     if not text.endswith("\n"):
         text += "\n"
     errors: list[Diagnostic] = []
@@ -307,39 +309,37 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             if isinstance(err, DedentError):
                 line = dedent_line(current, err)
                 errors.append(Diagnostic("error", "inconsistent indentation: this line matches no "
-                                         "enclosing indentation level", Span(file, line, 1)))
+                                         "enclosing indentation level", Span(file, line, 1, source=source)))
             else:
                 line = err.line if isinstance(err.line, int) and err.line > 0 else len(lines)
                 col = err.column if isinstance(err.column, int) and err.column > 0 else 1
                 opened = open_bracket(lines, line, col)
                 if opened is not None:  # the real mistake is the bracket never closed
                     line, col, ch = opened
-                    errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col)))
+                    errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col, source=source)))
                 else:
                     if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
                         col = end_of_code(lines[line - 1]) if line <= len(lines) else col
                     elif isinstance(err, UnexpectedToken) and err.token.type == "_INDENT":
                         line, col = next_code_line(lines, line)
-                    errors.append(Diagnostic("error", syntax_message(err), Span(file, line, col)))
+                    errors.append(Diagnostic("error", syntax_message(err), Span(file, line, col, source=source)))
             if len(errors) >= MAX_SYNTAX_ERRORS or not blank_statement(lines, line):
                 raise NetspecError(errors) from None
             current = "\n".join(lines)
     if errors:
         raise NetspecError(errors)
     try:
-        module = _ToAst(file).transform(tree)
+        module = _ToAst(source).transform(tree)
     except VisitError as err:  # a `{hole}` that is not an expression
         if isinstance(err.orig_exc, UnexpectedInput):
             raise NetspecError([Diagnostic("error", "bad expression inside '{...}' in a name",
-                                           Span(file, err.obj.meta.line, err.obj.meta.column)
+                                           Span(file, err.obj.meta.line, err.obj.meta.column, source=source)
                                            if hasattr(err.obj, "meta") else None)]) from None
         raise
     return attach_docs(module, text)
 
 
 def parse_file(path) -> A.Module:
-    from pathlib import Path
-
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -350,3 +350,16 @@ def parse_file(path) -> A.Module:
     return parse(text, str(path))
 
 
+
+
+def parse_expr(text: str, file: str = "<expr>") -> A.Expr:
+    """Parse one expression on its own (a `--set` value). Raises NetspecError when the
+    text is not an expression."""
+    source = Source(file, text)
+    try:
+        return _ToAst(source).transform(_lark().parse(text, start="expr"))
+    except (UnexpectedInput, VisitError) as err:
+        if isinstance(err, VisitError) and not isinstance(err.orig_exc, UnexpectedInput):
+            raise
+        raise NetspecError([Diagnostic("error", f"not an expression: {text}", Span(file, 1, 1, source=source))]) \
+            from None

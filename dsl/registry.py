@@ -283,9 +283,6 @@ _f("full", "torch.full", "size:any, fill_value:float", "op", factory=True)
 # Functions that may also be written as methods: x.view(B, T, C), x.softmax(dim=-1).
 METHODS = {name for name, d in REGISTRY.items() if d.kind == "function" and not d.factory}
 
-# Functions that fold at compile time when every argument is a number.
-CONST_FOLD = {"sqrt", "exp", "log", "sin", "cos", "abs", "min", "max", "int", "float", "round", "len", "range", "tuple", "list"}
-
 CATEGORIES = ("input", "linear", "conv", "norm", "activation", "dropout", "attention", "merge", "pool",
               "shape", "embedding", "recurrent", "op", "param", "block", "head")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import graphviz
 
-from ..exprs import format_value
+from ..values import format_value
 from ..ir import BlockGraph
 from . import style as S
 from .view import VCluster, View, VNode, build_view

@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 import re
 
+from ..tables import snake
+
 # category -> (fill color, node shape, legend text)
 STYLE = {
     "input": ("#d5d8dc", "invhouse", "input"),
@@ -65,11 +67,7 @@ def shape_text(value) -> str:
 def _auto_id(op) -> bool:
     """True when the op's id was made up from its target (relu_1), not written in the spec."""
     base = re.sub(r"_\d+$", "", op.id)
-    return base in (op.target, op.target.lower(), _snake(op.target)) or op.kind == "binop"
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return base in (op.target, op.target.lower(), snake(op.target)) or op.kind == "binop"
 
 
 def op_name(op) -> str | None:

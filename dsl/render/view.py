@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import BlockGraph, Op, Ref
+from ..registry import CATEGORIES
 from .style import op_name
 
 HIDDEN_TARGETS = {"size", "numel"}
@@ -296,8 +297,6 @@ def _tip(key: str, op: Op, doc: str | None = None) -> str:
 
 
 def build_view(graph: BlockGraph, depth: int | None = None) -> View:
-    from ..registry import CATEGORIES
-
     b = _Builder(depth)
     root = VCluster("root", graph.name, graph.doc or graph.name, "root")
     src = b.block(graph, "", 0, root, None)

@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass
 
 from ..dsl import ast as A
-from ..dsl.elaborate import DTYPES, INIT_NAMES
+from ..dsl.tables import CONSTANTS, DTYPES, INITS
 from ..dsl.errors import NetspecError, Span
-from ..dsl.exprs import CONSTANTS, format_value
+from ..dsl.values import format_value
 from ..dsl.format import format_text
 from ..dsl.loader import DefEntry, ModuleNamespace
 from ..dsl.registry import COMMON_MODULE_KWARGS, REGISTRY, LayerDef
@@ -241,7 +241,7 @@ def _names(snap: Snapshot) -> list[Item]:
                 items.append(Item(n, "module", entry.module.file))
     items += [Item(k, "keyword") for k in sorted(keywords())]
     items += [Item(c, "constant") for c in CONSTANTS if c.islower()]
-    items += [Item(n, "function", "weight initialisation") for n in INIT_NAMES]
+    items += [Item(n, "function", "weight initialisation") for n in INITS]
     return items
 
 

@@ -76,19 +76,7 @@ def head(a, name: str):
     return h
 
 
-# ---------------------------------------------------------------- every file
-
-@pytest.mark.parametrize("name", ["lenet", "alexnet", "resnet", "unet", "gpt2"])
-def test_file_opens_with_a_doc_block(name):
-    lines = (STDLIB / f"{name}.nn").read_text().splitlines()
-    assert lines[0].startswith("## "), f"{name}.nn must open with a `##` doc block"
-    blank = lines.index("")
-    assert all(line.startswith("##") for line in lines[:blank])
-
-
-def test_stdlib_is_a_package():
-    assert (STDLIB / "__init__.py").exists()
-
+# (every file's doc block and the package itself: tests/dsl/test_library.py)
 
 # ---------------------------------------------------------------- LeNet-5
 

@@ -1,9 +1,6 @@
 """Language semantics that need no torch: parsing, doc comments, imports, the stdlib by name."""
 import textwrap
 
-import pytest
-
-from netspec.dsl.errors import NetspecError
 from netspec.dsl.frontend import elaborate
 from netspec.dsl.parser import parse
 

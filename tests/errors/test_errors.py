@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from netspec.compiler.builder import analyze
-from netspec.dsl.elaborate import Elaborator
 from netspec.dsl.errors import Diagnostics, NetspecError
+from netspec.dsl.frontend import check_models
 from netspec.dsl.loader import load
 
 HERE = Path(__file__).parent
@@ -36,9 +36,7 @@ def diagnose(path: Path):
         program = load(path, diags=diags)
     except NetspecError as e:
         return e.diagnostics, [str(path)]
-    elab = Elaborator(program, diags)
-    for d in program.models():
-        elab.model(d, {})
+    check_models(program, program.models(), diags)
     files = list(program.namespaces)
     if diags.has_errors:
         return diags.items, files

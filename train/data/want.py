@@ -5,14 +5,13 @@ its size; each trained head's task (`netspec.dsl.tasks.TASKS`) adds the batch fi
 needs, and its output rule (`outputs.OUTPUTS`) the sizes its output fixes (classes,
 regression targets) and the input kinds it can learn from.
 """
+from ...dsl.tables import FLOAT_DTYPES, INT_DTYPES
 from __future__ import annotations
 
 from ..heads import task_of, trained_heads, unknown_task
 from .core import DataError, Want
 from .outputs import INPUT_KINDS, OUTPUTS
 
-_FLOAT = {"float32", "float", "float16", "half", "bfloat16", "float64", "double"}
-_INT = {"int64", "long", "int32", "int", "int16", "uint8", "int8"}
 # model parameters that name the sequence length of a token input whose T is symbolic
 _SEQ_PARAMS = ("block_size", "seq_len", "context", "ctx", "max_len", "n_ctx", "T")
 
@@ -65,7 +64,7 @@ def _input_kind(info, inp, needs: frozenset, seq_len: int | None) -> tuple[str, 
         raise DataError(f"input '{inp.name}' of {info.name} has symbolic size {d!r} and no default shape")
 
     dtype = str(inp.dtype).replace("torch.", "")
-    if dtype in _INT:
+    if dtype in INT_DTYPES:
         if len(dims) != 2:
             raise DataError(f"input '{inp.name}' of {info.name} takes token ids {shape_text(inp)}; expected [B, T]")
         if needs:
@@ -79,7 +78,7 @@ def _input_kind(info, inp, needs: frozenset, seq_len: int | None) -> tuple[str, 
                 T = next((int(info.params[k]) for k in _SEQ_PARAMS if isinstance(info.params.get(k), int)), None)
                 T = T or dim(1)
         return "tokens", {"seq_len": int(T)}
-    if dtype not in _FLOAT:
+    if dtype not in FLOAT_DTYPES:
         raise DataError(f"input '{inp.name}' of {info.name} has dtype {inp.dtype}; data feeds floats or int64 ids")
     if len(dims) == 4:
         return "image", {"channels": dim(1), "height": dim(2), "width": dim(3)}

@@ -1,0 +1,131 @@
+"""The language's small vocabularies, each written once: dtypes, initializers, operators,
+named constants, compile-time functions, and how an anonymous layer is named.
+
+Plain data that imports nothing from netspec, so every stage reads the same table: the
+elaborator checks spec text against it, the compiler lowers and ejects from it, the
+trainer asks it which inputs are token ids. Layers and tensor ops have their own table
+(dsl/registry.py), and so do head tasks (dsl/tasks.py).
+"""
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+# ---- dtypes ----
+# How a spec may write an input's dtype (`input idx: long[B, T]`) -> its canonical name,
+# which is also the torch dtype's name (the compiler maps it with getattr(torch, name)).
+DTYPES = {"float": "float32", "float32": "float32", "float16": "float16", "half": "float16",
+          "bfloat16": "bfloat16", "float64": "float64", "double": "float64", "long": "int64",
+          "int64": "int64", "int": "int64", "int32": "int32", "bool": "bool", "uint8": "uint8"}
+DEFAULT_DTYPE = "float32"  # an input written without a dtype
+DTYPE_NAMES = tuple(dict.fromkeys(DTYPES.values()))  # the canonical names, in table order
+FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})  # inputs data feeds as floats
+INT_DTYPES = frozenset({"int64", "int32", "uint8"})  # inputs data feeds as integer ids
+# Symbolic input dims that may go without a default (`input x: float[B, 3, 32, 32]`): batch sizes, 1 when checked.
+BATCH_DIMS = ("B", "N", "batch")
+
+
+# ---- initializers: `init=normal(0.02)`, `bias_init=zeros` ----
+@dataclass(frozen=True)
+class Init:
+    fn: str | None  # the torch.nn.init function it calls; None: the layer keeps torch's own init
+    # the spec's (positional args, keyword dict) -> that function's (args after the tensor, kwargs)
+    call: Callable[[tuple, dict], tuple[tuple, dict]]
+    doc: str
+
+
+def _none(a, kw):
+    return (), {}
+
+
+def _std(a, kw):
+    return a[0] if a else kw.get("std", 1.0)
+
+
+def _kaiming_normal(a, kw):
+    return (), {"mode": kw.get("mode", "fan_in"), "nonlinearity": kw.get("nonlinearity", "relu")}
+
+
+def _xavier(a, kw):
+    return (), {"gain": kw.get("gain", 1.0)}
+
+
+INITS: dict[str, Init] = {
+    "normal": Init("normal_", lambda a, kw: ((), {"mean": kw.get("mean", 0.0), "std": _std(a, kw)}),
+                   "normal(std) or normal(std=, mean=): a normal distribution"),
+    "uniform": Init("uniform_", lambda a, kw: (tuple(a or (kw.get("a", 0.0), kw.get("b", 1.0))), {}),
+                    "uniform(a, b): a uniform distribution on [a, b] (default [0, 1])"),
+    "zeros": Init("zeros_", _none, "all zeros"),
+    "ones": Init("ones_", _none, "all ones"),
+    "constant": Init("constant_", lambda a, kw: ((a[0] if a else kw.get("val"),), {}), "constant(v): all v"),
+    "kaiming": Init("kaiming_normal_", _kaiming_normal, "He normal (mode=, nonlinearity=)"),
+    "kaiming_normal": Init("kaiming_normal_", _kaiming_normal, "He normal (mode=, nonlinearity=)"),
+    "kaiming_uniform": Init("kaiming_uniform_",
+                            lambda a, kw: ((), {"a": kw.get("a", math.sqrt(5)), "mode": kw.get("mode", "fan_in")}),
+                            "He uniform (a=, mode=); torch's default for Linear and Conv"),
+    "xavier": Init("xavier_uniform_", _xavier, "Glorot uniform (gain=)"),
+    "xavier_normal": Init("xavier_normal_", _xavier, "Glorot normal (gain=)"),
+    "xavier_uniform": Init("xavier_uniform_", _xavier, "Glorot uniform (gain=)"),
+    "trunc_normal": Init("trunc_normal_", lambda a, kw: ((), {"std": _std(a, kw)}),
+                         "trunc_normal(std): a normal distribution cut at ±2"),
+    "orthogonal": Init("orthogonal_", _none, "a (semi-)orthogonal matrix"),
+    "default": Init(None, _none, "the layer's own torch initialization"),
+}
+
+
+def init_call(spec) -> tuple[str, tuple, dict] | None:
+    """The torch.nn.init call an init spec (`dsl.ir.InitSpec`) stands for: (function name,
+    arguments after the tensor, keywords), or None for `default`."""
+    row = INITS[spec.name]
+    if row.fn is None:
+        return None
+    args, kwargs = row.call(tuple(spec.args), dict(spec.kwargs))
+    return row.fn, args, kwargs
+
+
+# ---- operators ----
+@dataclass(frozen=True)
+class Operator:
+    symbol: str  # as a spec writes it: "+", "@", "<=", "not in"
+    name: str | None  # the IR op's target (Python's operator name); None: compile-time values only
+    fn: Callable  # folds constants during elaboration; lowering calls it on tensors
+
+
+def _by_symbol(*ops: Operator) -> dict[str, Operator]:
+    return {o.symbol: o for o in ops}
+
+
+BINARY = _by_symbol(
+    Operator("+", "add", operator.add), Operator("-", "sub", operator.sub), Operator("*", "mul", operator.mul),
+    Operator("/", "truediv", operator.truediv), Operator("//", "floordiv", operator.floordiv),
+    Operator("%", "mod", operator.mod), Operator("@", "matmul", operator.matmul), Operator("**", "pow", operator.pow))
+COMPARISONS = _by_symbol(
+    Operator("==", "eq", operator.eq), Operator("!=", "ne", operator.ne), Operator("<", "lt", operator.lt),
+    Operator("<=", "le", operator.le), Operator(">", "gt", operator.gt), Operator(">=", "ge", operator.ge),
+    Operator("in", None, lambda a, b: a in b), Operator("not in", None, lambda a, b: a not in b))
+# Unary `+` on a tensor is the tensor itself, so it never becomes an op.
+UNARY = _by_symbol(Operator("-", "neg", operator.neg), Operator("+", None, operator.pos),
+                   Operator("not", None, operator.not_))
+# IR op target -> the Python function lowering calls (binop ops, and the `neg` function op)
+OPERATOR_FNS: dict[str, Callable] = {o.name: o.fn for table in (BINARY, COMPARISONS, UNARY)
+                                     for o in table.values() if o.name is not None}
+
+
+# ---- names a spec may use without defining them ----
+CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None,
+             "inf": math.inf, "pi": math.pi}
+
+# Functions that fold at compile time when every argument is a constant: `d // heads`, `sqrt(d)`.
+FOLD: dict[str, Callable] = {
+    "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "abs": abs,
+    "min": min, "max": max, "int": int, "float": float, "round": round, "len": len,
+    "range": lambda *a: list(range(*a)), "tuple": tuple, "list": list}
+
+
+# ---- naming ----
+def snake(name: str) -> str:
+    """The module name of an anonymous layer: BatchNorm2d -> batch_norm2d, GELU -> gelu."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
