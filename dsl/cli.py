@@ -10,6 +10,9 @@ import difflib
 import sys
 from pathlib import Path
 
+from .errors import print_diagnostics
+from .format import format_source
+
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
@@ -26,9 +29,6 @@ def _files(args) -> list[str]:
 
 
 def cmd_fmt(args) -> int:
-    from .errors import print_diagnostics
-    from .format import format_source
-
     changed = unchanged = failed = 0
     for name in _files(args):
         if name == "-":

@@ -29,7 +29,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from .errors import Diagnostic, NetspecError, Span, remember_source
+from .errors import Diagnostic, NetspecError, Source, Span
 from .layout import INDENT, Layout, Line, drop_trailing_commas
 from .parser import parse
 from .tokens import Token, tokenize
@@ -212,10 +212,9 @@ def format_text(text: str, file: str = "<string>", *, limit: int = LINE_LENGTH) 
     if out.strip() == "":
         return ""
     after = parse(out, file)
-    remember_source(file, text)  # messages about this file quote what is on disk
     if _meaning(after) != _meaning(before):
         raise NetspecError([Diagnostic("error", "netspec fmt would change what this spec means, so it left it "
-                                       "as it is; please report this as a bug", Span(file, 1, 1))])
+                                       "as it is; please report this as a bug", Span(file, 1, 1, source=Source(file, text)))])
     return out
 
 

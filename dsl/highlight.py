@@ -13,8 +13,7 @@ from pygments.lexer import RegexLexer, bygroups, include, words
 from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuation, String,
                             Text, Whitespace)
 
-from .tables import DTYPES
-from .exprs import CONSTANTS
+from .tables import CONSTANTS, DTYPES
 from .registry import REGISTRY
 from .tasks import TASKS
 

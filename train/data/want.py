@@ -5,9 +5,9 @@ its size; each trained head's task (`netspec.dsl.tasks.TASKS`) adds the batch fi
 needs, and its output rule (`outputs.OUTPUTS`) the sizes its output fixes (classes,
 regression targets) and the input kinds it can learn from.
 """
-from ...dsl.tables import FLOAT_DTYPES, INT_DTYPES
 from __future__ import annotations
 
+from ...dsl.tables import FLOAT_DTYPES, INT_DTYPES
 from ..heads import task_of, trained_heads, unknown_task
 from .core import DataError, Want
 from .outputs import INPUT_KINDS, OUTPUTS
