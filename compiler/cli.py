@@ -12,7 +12,8 @@ import sys
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
-def _common(p: argparse.ArgumentParser, *, model=True, inputs=True):
+def spec_options(p: argparse.ArgumentParser, *, model=True, inputs=True):
+    """The spec argument and the options that pick and size its model (every command shares them)."""
     p.add_argument("file", help="a .nn spec file, a standard-library name (gpt2, resnet, ResNet50) "
                    "or '-' for standard input")
     if model:
@@ -173,7 +174,7 @@ def cmd_models(args) -> int:
 
 
 def _check_args(p):
-    _common(p)
+    spec_options(p)
     p.add_argument("--all", action="store_true", help="check every model of the file")
     p.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
     p.add_argument("--weights", metavar="FILE", help="also check that a checkpoint (.safetensors / .pt) "
@@ -183,7 +184,7 @@ def _check_args(p):
 
 
 def _render_args(p):
-    _common(p)
+    spec_options(p)
     p.add_argument("-o", "--output", required=True, help="output file: .svg, .png, .pdf or .dot")
     render_options(p)
     return cmd_render
@@ -218,14 +219,14 @@ def render_options(p: argparse.ArgumentParser, *, dpi: bool = True) -> None:
 
 
 def _summary_args(p):
-    _common(p)
+    spec_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     p.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
     return cmd_summary
 
 
 def _compile_args(p):
-    _common(p, inputs=False)
+    spec_options(p, inputs=False)
     p.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
     p.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
     return cmd_compile

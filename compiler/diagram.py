@@ -20,8 +20,10 @@ def param_counts(module: nn.Module) -> dict[str, int]:
 
 
 def diagram_data(analysis, *, shapes: bool = True, params: bool = False) -> dict:
-    """Keyword arguments for `dsl.render.to_dot` / `render` from a `compiler.analyze` result."""
-    return {"shapes": analysis.shapes if shapes else None,
-            "params": param_counts(analysis.module) if params else None,
+    """Keyword arguments for `dsl.render.to_dot` / `render` from a `compiler.analyze` result.
+    Tooltips always carry shapes and parameter counts; `shapes` puts shapes on the edges,
+    `params` counts on the layers and clusters."""
+    return {"shapes": analysis.shapes, "shape_labels": shapes,
+            "params": param_counts(analysis.module), "param_labels": params,
             "program": analysis.checked.program,
             "title": f"{analysis.info.name}  ({analysis.num_params:,} parameters)"}

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("netspec.compiler.cli", "eject standalone PyTorch code (imports only torch)"),
     "layers": ("netspec.compiler.cli", "list the layers and tensor ops the language knows"),
     "models": ("netspec.compiler.cli", "list the models of the standard library with parameter counts"),
+    "serve": ("netspec.serve", "show the diagram in a browser, redrawn each time the spec is saved"),
     "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
     "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),

@@ -32,14 +32,14 @@ __all__ = ["render", "to_dot", "to_svg", "build_view", "FORMATS", "RANKDIRS"]
 FORMATS = ("svg", "png", "pdf", "dot")
 
 
-def to_dot(graph: BlockGraph, *, depth: int | None = None, shapes: dict | None = None, params: dict | None = None,
-           title: str | None = None, rankdir: str = "BT", dpi: float | None = None, collapsed=(), expanded=(),
+def to_dot(graph: BlockGraph, *, depth: int | None = None, shapes: dict | None = None, shape_labels: bool = True,
+           params: dict | None = None, param_labels: bool = True, title: str | None = None, rankdir: str = "BT", dpi: float | None = None, collapsed=(), expanded=(),
            program=None) -> graphviz.Digraph:
     """The diagram as a graphviz.Digraph (its `.source` is the DOT text).
 
     depth: collapse blocks and groups nested this deep (None: everything open).
-    shapes: full op path -> shape, for edge labels and tooltips (compiler.analyze's `shapes`).
-    params: module path -> parameter count, shown on every layer and cluster.
+    shapes: full op path -> shape, in tooltips and (`shape_labels`) on edges (compiler.analyze's `shapes`).
+    params: module path -> parameter count, in tooltips and (`param_labels`) on every layer and cluster.
     rankdir: BT (inputs at the bottom; the default), TB, LR or RL.
     dpi: resolution of bitmap output. collapsed / expanded: paths folded / opened whatever the depth.
     program: the loaded `Program`, so block labels leave out arguments equal to their defaults.
@@ -48,7 +48,8 @@ def to_dot(graph: BlockGraph, *, depth: int | None = None, shapes: dict | None =
         raise ValueError(f"depth must be >= 0, got {depth}")
     view = build_view(graph, depth, collapsed=collapsed, expanded=expanded,
                       defaults=block_defaults(program) if program is not None else None)
-    return view_to_dot(view, graph, shapes=shapes, params=params, title=title, rankdir=rankdir, dpi=dpi)
+    return view_to_dot(view, graph, shapes=shapes, shape_labels=shape_labels, params=params, param_labels=param_labels, title=title,
+                       rankdir=rankdir, dpi=dpi)
 
 
 def _pipe(dot: graphviz.Digraph, fmt: str) -> bytes:

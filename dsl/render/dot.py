@@ -27,8 +27,8 @@ def _svg_id(prefix: str, text: str) -> str:
 
 
 class _Writer:
-    def __init__(self, view: View, shapes: dict | None, params: dict | None):
-        self.view, self.shapes, self.params = view, shapes, params
+    def __init__(self, view: View, shapes: dict | None, params: dict | None, param_labels: bool):
+        self.view, self.shapes, self.params, self.param_labels = view, shapes, params, param_labels
 
     def count(self, keys) -> int | None:
         if self.params is None or not keys:
@@ -52,7 +52,7 @@ class _Writer:
         fill, shape, _ = S.style(n.category)
         attrs = {"tooltip": self.tooltip(n.tooltip, n.shape_key, n.param_keys), "fillcolor": fill, "shape": shape,
                  "style": "filled"}
-        n_params = self.count(n.param_keys)
+        n_params = self.count(n.param_keys) if self.param_labels else None
         small = f"{count_text(n_params)} params" if n_params else None
         if n.kind in ("group", "block", "repeat"):
             attrs["id"] = _svg_id("x-", n.key or n.id)
@@ -82,7 +82,7 @@ class _Writer:
     def cluster(self, parent: graphviz.Digraph, cl: VCluster):
         with parent.subgraph(name=cl.id) as sub:
             style = "rounded,filled,dashed" if cl.kind == "group" else "rounded,filled"
-            n = self.count(cl.param_keys)
+            n = self.count(cl.param_keys) if self.param_labels else None
             extra = f"  ·  {count_text(n)} params" if n else ""
             sub.attr(label=f"<<B>{S.esc(cl.title)}</B>{S.esc(extra)}>",
                      tooltip=self.tooltip(cl.tooltip, None, cl.param_keys), style=style,
@@ -113,13 +113,15 @@ def _subtitle(graph: BlockGraph) -> str | None:
     return ", ".join(f"{k}={format_value(v)}" for k, v in graph.params.items())
 
 
-def view_to_dot(view: View, graph: BlockGraph, *, shapes: dict | None = None, params: dict | None = None,
-                title: str | None = None, rankdir: str = "BT", dpi: float | None = None) -> graphviz.Digraph:
-    """DOT for `view`. shapes: full op path -> printable shape (edge labels, tooltips);
-    params: module path -> parameter count (node and cluster labels, tooltips)."""
+def view_to_dot(view: View, graph: BlockGraph, *, shapes: dict | None = None, shape_labels: bool = True,
+                params: dict | None = None, param_labels: bool = True, title: str | None = None, rankdir: str = "BT",
+                dpi: float | None = None) -> graphviz.Digraph:
+    """DOT for `view`. shapes: full op path -> printable shape (tooltips, and edge labels
+    when `shape_labels`); params: module path -> parameter count (tooltips, and node and
+    cluster labels when `param_labels`)."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    w = _Writer(view, shapes, params)
+    w = _Writer(view, shapes, params, param_labels)
     dot = graphviz.Digraph(name=graph.name)
     has_ties = any(e.tie for e in view.edges)
     dot.attr("graph", rankdir=rankdir, fontname=S.FONT, nodesep="0.3", ranksep="0.35", labelloc="t",
@@ -144,7 +146,7 @@ def view_to_dot(view: View, graph: BlockGraph, *, shapes: dict | None = None, pa
     with dot.subgraph(name="heads") as sub:
         sub.attr(rank="sink")
         w.items(sub, view.heads)
-    _edges(dot, view, shapes, f)
+    _edges(dot, view, shapes if shape_labels else None, f)
     return dot
 
 
