@@ -146,6 +146,12 @@ def view_to_dot(view: View, graph: BlockGraph, *, shapes: dict | None = None, sh
     with dot.subgraph(name="heads") as sub:
         sub.attr(rank="sink")
         w.items(sub, view.heads)
+    if f.bottom:  # the turn of a fold: one row (its edges run left to right)
+        dot.attr("graph", newrank="true")  # a rank across clusters, which keep their boxes
+        with dot.subgraph() as sub:
+            sub.attr(rank="same")
+            for n in sorted(f.bottom):
+                sub.node(n)
     _edges(dot, view, shapes if shape_labels else None, f)
     return dot
 
@@ -176,7 +182,7 @@ def _edges(dot: graphviz.Digraph, view: View, shapes: dict | None, f: Fold):
                 attrs["label"] = graphviz.nohtml(" " + text)
                 if e.skip:
                     attrs["fontcolor"] = S.SKIP_COLOR
-        if e.src in f.against and e.dst in f.against:
+        if e.src in f.against and (e.dst in f.against or e.dst in f.bottom):
             dot.edge(e.dst, e.src, dir="back", **attrs)  # ranked backwards, still drawn pointing at e.dst
         else:
             dot.edge(e.src, e.dst, **attrs)

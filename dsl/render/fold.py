@@ -1,13 +1,15 @@
 """Skip edges between clusters pull them side by side: the rule that draws U-Net as a U.
 
 In a cluster whose items (blocks, groups, layers, in source order) include clusters
-joined by skip edges that span other items — encoder stage i to decoder stage i — and whose spans nest
-(down1..up1 around down2..up2 around ...), the flow is folded: everything up to the
-innermost source, and the part in between, runs against the diagram's direction, and
-the rest runs with it, so each skip's two ends meet at one level and the skip crosses
-horizontally. In the default bottom-to-top diagram the encoder goes down from the input
-at the top left and the decoder comes up to the head at the top right, as the U-Net
-paper draws it.
+joined by skip edges that span other items — encoder stage i to decoder stage i — and
+whose spans nest (down1..up1 around down2..up2 around ...), the flow is folded:
+everything up to the innermost source runs against the diagram's direction, the part
+between the innermost pair (the turn) is one row when it is a short chain (U-Net's pool4
+and bottom DoubleConv) and runs against the direction otherwise, and the rest runs with
+it. Each skip is pulled level (minlen 0, weight 4), so its two ends meet side by side and
+it crosses horizontally. In the default bottom-to-top diagram the encoder goes down from
+the input at the top left, along the bottom, and the decoder comes up to the head at the
+top right, as the U-Net paper draws it.
 
 There is no U-Net case here: any cluster with nested skips between its items folds
 (a single long skip folds once). A skip that starts or ends at a plain layer does not:
@@ -20,10 +22,13 @@ from dataclasses import dataclass, field
 
 from .view import VCluster, View
 
+MAX_FLAT = 6  # layers of the turn laid side by side at most
+
 
 @dataclass
 class Fold:
     against: frozenset[str] = frozenset()  # node ids whose edges among themselves run against the direction
+    bottom: frozenset[str] = frozenset()  # the turn, laid flat (one rank) when it is small
     level: frozenset[tuple[str, str]] = frozenset()  # skip edges pulled level (src, dst)
     unpinned: frozenset[str] = frozenset()  # inputs not held at the bottom rank (they start the fold)
     pairs: list[tuple[str, str]] = field(default_factory=list)  # (source item title, target item title)
@@ -60,17 +65,31 @@ def _fold_cluster(cl: VCluster, view: View) -> Fold | None:
     for a, b in sorted(spans, key=lambda ab: (ab[0], -ab[1])):  # outermost first, then the ones it encloses
         if not chain or (a > chain[-1][0] and b < chain[-1][1]):
             chain.append((a, b))
-    inner_b = chain[-1][1]
+    inner_a, inner_b = chain[-1]
     against: set[str] = set()
-    for it in cl.items[:inner_b]:
+    for it in cl.items[:inner_a + 1]:
         against |= _members(it)
+    turn: set[str] = set()
+    for it in cl.items[inner_a + 1:inner_b]:
+        turn |= _members(it)
+    # a short turn (U-Net's bottom DoubleConv) is drawn as one row; a long one goes down with the encoder
+    flat = len(turn) <= MAX_FLAT and all(_chain(turn, view))
+    if not flat:
+        against |= turn
     fed = {}
     for e in view.edges:
         fed.setdefault(e.src, set()).add(e.dst)
     unpinned = {n.id for n in view.inputs if fed.get(n.id) and fed[n.id] <= against}
     level = {(e.src, e.dst) for ab in chain for e in spans[ab]}
     pairs = [(_title(cl.items[a]), _title(cl.items[b])) for a, b in chain]
-    return Fold(frozenset(against | unpinned), frozenset(level), frozenset(unpinned), pairs)
+    return Fold(frozenset(against | unpinned), frozenset(turn) if flat else frozenset(), frozenset(level),
+                frozenset(unpinned), pairs)
+
+
+def _chain(nodes: set[str], view: View):
+    """Yields False unless `nodes` (several) are joined by edges into one chain."""
+    inner = [(e.src, e.dst) for e in view.edges if e.src in nodes and e.dst in nodes and not e.tie]
+    yield len(nodes) >= 2 and len(inner) == len(nodes) - 1
 
 
 def fold(view: View) -> Fold:

@@ -207,8 +207,11 @@ def test_skips_between_clusters_fold_the_drawing_into_a_u(tmp_path):
     assert all("dashed" in at and "constraint" not in at for _, _, at in level)
     # the encoder and the part up to the decoder run against the direction (written reversed)
     back = {(b, a) for a, b, at in es if "dir=back" in at}
-    assert {("x", "d1.c1"), ("d1.c1", "d1.r1"), ("d1.r1", "p1"), ("d2.r1", "p2"), ("p2", "mid.c1")} <= back
-    assert not [1 for a, b in back if a.startswith("u") or b.startswith(("u", "out"))]
+    assert {("x", "d1.c1"), ("d1.c1", "d1.r1"), ("d1.r1", "p1"), ("d2.r1", "p2")} <= back
+    assert not [1 for a, b in back if a.startswith(("u", "mid")) or b.startswith(("u", "out", "mid"))]
+    # the turn (p2 and the mid block, a short chain) is one row
+    assert re.search(r"newrank=true", src)
+    assert re.search(r'\{\s*rank=same\s*"mid.c1"\s*"mid.r1"\s*p2\s*\}', src)
     assert not re.search(r"subgraph inputs \{\s*rank=source\s*x \[", src)  # the input starts the U at the top
     # no fold without clusters at both ends of a skip, or between neighbours
     assert "dir=back" not in to_dot(_spec(tmp_path, EMBED).graph).source
@@ -219,6 +222,7 @@ def test_stdlib_unet_folds_at_every_level():
     src = to_dot(elaborate("unet").graph).source
     level = {(a, b) for a, b, at in edges(src) if "minlen=0" in at}
     assert level == {(f"down{i}.relu2", f"up{i}.center_crop") for i in range(1, 5)}
+    assert re.search(r'rank=same\s*"bottom.conv1"\s*"bottom.conv2"\s*"bottom.relu1"\s*"bottom.relu2"\s*pool4', src)
 
 
 def test_hostile_doc_comments_and_names_cannot_inject_markup(tmp_path):
