@@ -33,11 +33,11 @@ REF_STAMP := $(REF_VENV)/.netspec-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup dot editors ref clean-ref
+.PHONY: test demo setup dot editors browser ref clean-ref
 
 # `python -m pytest` puts the repo root on sys.path, so tests import
 # `tests.reference.*` wherever they live.
-test: setup ref
+test: setup ref browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
@@ -85,6 +85,22 @@ dot:
 	  else \
 	    echo "error: graphviz's 'dot' is not installed. Install it as root:" \
 	         "'apt-get install graphviz' (Debian/Ubuntu; 'brew install graphviz' on macOS), then re-run make." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# Debian's chromium and chromedriver: the headless browser of the `netspec serve` page
+# tests (selenium drives it; no browser is downloaded by anything else). Quick when present.
+CHROMIUM ?= chromium
+browser:
+	@if ! command -v $(CHROMIUM) >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; \
+	  else \
+	    echo "error: the page tests need chromium and its driver. Install them as root:" \
+	         "'apt-get install chromium chromium-driver' (Debian/Ubuntu), then re-run make." >&2; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -12,7 +12,8 @@ import sys
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
-def _common(p: argparse.ArgumentParser, *, model=True, inputs=True):
+def spec_options(p: argparse.ArgumentParser, *, model=True, inputs=True):
+    """The spec argument and the options that pick and size its model (every command shares them)."""
     p.add_argument("file", help="a .nn spec file, a standard-library name (gpt2, resnet, ResNet50) "
                    "or '-' for standard input")
     if model:
@@ -104,10 +105,12 @@ def cmd_check(args) -> int:
 def cmd_render(args) -> int:
     from ..dsl.render import render
 
+    from .diagram import diagram_data
+
     a = _analyze(args)
     _print_diags(a.checked.warnings)
-    title = f"{a.info.name}  ({a.num_params:,} parameters)"
-    out = render(a.graph, args.output, depth=args.depth, shapes=None if args.no_shapes else a.shapes, title=title)
+    out = render(a.graph, args.output, depth=args.depth, rankdir=args.rankdir, dpi=args.dpi,
+                 **diagram_data(a, shapes=not args.no_shapes, params=args.params))
     print(f"wrote {out}")
     return EXIT_OK
 
@@ -171,7 +174,7 @@ def cmd_models(args) -> int:
 
 
 def _check_args(p):
-    _common(p)
+    spec_options(p)
     p.add_argument("--all", action="store_true", help="check every model of the file")
     p.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
     p.add_argument("--weights", metavar="FILE", help="also check that a checkpoint (.safetensors / .pt) "
@@ -181,22 +184,49 @@ def _check_args(p):
 
 
 def _render_args(p):
-    _common(p)
+    spec_options(p)
     p.add_argument("-o", "--output", required=True, help="output file: .svg, .png, .pdf or .dot")
-    p.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N into one node")
-    p.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
+    render_options(p)
     return cmd_render
 
 
+def _positive(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
+def _depth(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def render_options(p: argparse.ArgumentParser, *, dpi: bool = True) -> None:
+    """The diagram options `render` and `serve` share."""
+    from ..dsl.render.dot import RANKDIRS
+
+    p.add_argument("--depth", type=_depth, default=None, help="collapse blocks nested N or more levels deep "
+                   "into one node (0: the model's top level)")
+    p.add_argument("--rankdir", choices=RANKDIRS, default="BT",
+                   help="direction of the flow: BT bottom to top (default), TB, LR, RL")
+    if dpi:
+        p.add_argument("--dpi", type=_positive, default=None, help="resolution of .png output (Graphviz: 96)")
+    p.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
+    p.add_argument("--params", action="store_true", help="show the parameter count of every layer and cluster")
+
+
 def _summary_args(p):
-    _common(p)
+    spec_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     p.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
     return cmd_summary
 
 
 def _compile_args(p):
-    _common(p, inputs=False)
+    spec_options(p, inputs=False)
     p.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
     p.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
     return cmd_compile

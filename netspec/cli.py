@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("netspec.compiler.cli", "list the models of the standard library with parameter counts"),
     "fmt": ("netspec.dsl.cli", "format specs in the one canonical layout (comments kept, meaning unchanged)"),
     "lsp": ("netspec.lsp", "run the language server on standard input/output (for editors)"),
+    "serve": ("netspec.serve", "show the diagram in a browser, redrawn each time the spec is saved"),
+    "export": ("netspec.export", "write a spec's model, or a trained run's, as ONNX (checked with onnxruntime)"),
     "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
     "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),

@@ -9,6 +9,7 @@ import html
 import re
 
 from ..tables import snake
+import graphviz
 
 # category -> (fill color, node shape, legend text)
 STYLE = {
@@ -31,6 +32,7 @@ STYLE = {
 }
 GROUP_SHAPE = "folder"
 SKIP_COLOR = "#2471a3"
+TIE_COLOR = "#8e44ad"  # dotted, between layers that share one weight
 FLOW_COLOR = "#424949"
 SHAPE_FONT_COLOR = "#5d6d7e"
 CLUSTER_FILL = {"group": "#fbfcfc", "block": "#f4f6f7", "repeat": "#eaf2f8"}
@@ -48,8 +50,9 @@ def esc(text) -> str:
 
 
 def attr_text(text) -> str:
-    """Text for a quoted attribute (tooltip): a lone backslash would escape the quote."""
-    return str(text).replace("\\", "\\\\")
+    """Text for a quoted attribute (tooltip): a lone backslash would escape the quote, and
+    text that starts with < and ends with > must not be taken for an HTML-like label."""
+    return graphviz.nohtml(str(text).replace("\\", "\\\\"))
 
 
 def shape_text(value) -> str:
@@ -96,22 +99,24 @@ def html_node(title: str | None, body: str | None, small: str | None = None) -> 
     return f'<<TABLE BORDER="0" CELLPADDING="0" CELLSPACING="1">{cells}</TABLE>>'
 
 
-def legend_table(categories) -> str:
+def legend_table(categories, ties: bool = False) -> str:
     cells = []
     for cat in categories:
         fill, _, text = style(cat)
         cells.append(f'<TD BGCOLOR="{fill}" BORDER="1" CELLPADDING="3">'
                      f'<FONT POINT-SIZE="10">{esc(text)}</FONT></TD>')
     cells.append(f'<TD CELLPADDING="3"><FONT POINT-SIZE="10" COLOR="{SKIP_COLOR}">- - skip</FONT></TD>')
+    if ties:
+        cells.append(f'<TD CELLPADDING="3"><FONT POINT-SIZE="10" COLOR="{TIE_COLOR}">··· tied weight</FONT></TD>')
     return '<TABLE BORDER="0" CELLSPACING="4"><TR>' + "".join(cells) + "</TR></TABLE>"
 
 
-def title_label(title: str, subtitle: str | None, doc: str | None, categories) -> str:
+def title_label(title: str, subtitle: str | None, doc: str | None, categories, ties: bool = False) -> str:
     rows = [f'<TR><TD><FONT POINT-SIZE="18"><B>{esc(title)}</B></FONT></TD></TR>']
     if subtitle:
         rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="{SHAPE_FONT_COLOR}">{esc(subtitle)}</FONT></TD></TR>')
     if doc:
         for line in doc.strip().splitlines():
             rows.append(f'<TR><TD><I>{esc(line)}</I></TD></TR>')
-    rows.append(f'<TR><TD ALIGN="CENTER">{legend_table(categories)}</TD></TR>')
+    rows.append(f'<TR><TD ALIGN="CENTER">{legend_table(categories, ties)}</TD></TR>')
     return '<<TABLE BORDER="0" CELLSPACING="1">' + "".join(rows) + "</TABLE>>"

@@ -7,6 +7,12 @@ layers are wired to whatever feeds the instance, and whatever reads the instance
 wired to the layer that produced its output. Runtime sizes (`size`, `numel`) are
 folded into the labels that use them (view(B, T, C)) and not drawn.
 
+Which blocks are collapsed is `depth` (everything nested that deep) adjusted by two
+sets of paths: `collapsed` (folded whatever the depth) and `expanded` (opened whatever
+the depth); `netspec serve` toggles them on a click. Edges marked skip by elaboration
+are dashed only when `skips.true_skips` agrees; a layer whose weight is tied to another
+(`tie=transformer.wte`) gets a `tie` edge from it.
+
 Every visible thing has a stable id built from the op's full path, so the same spec
 always gives the same DOT text.
 """
@@ -16,9 +22,9 @@ from dataclasses import dataclass, field
 
 from ..ir import BlockGraph, Op, Ref
 from ..registry import CATEGORIES
+from .labels import block_text, full_block_text, group_summary, input_text, merge_text, run_text, tooltip
+from .skips import is_hidden, true_skips
 from .style import op_name
-
-HIDDEN_TARGETS = {"size", "numel"}
 
 
 @dataclass
@@ -30,6 +36,9 @@ class VNode:
     tooltip: str
     kind: str = "op"  # op | input | block | repeat | group | head
     count: int = 1  # ×N for a collapsed run
+    key: str | None = None  # the full path it stands for (the first of a run; a group's path)
+    shape_key: str | None = None  # the full path whose value leaves it (a run's last instance)
+    param_keys: tuple[str, ...] = ()  # module paths whose parameters it holds (every instance of a run)
 
 
 @dataclass
@@ -37,8 +46,10 @@ class VCluster:
     id: str
     title: str
     tooltip: str
-    kind: str  # group | block | repeat
+    kind: str  # group | block | repeat | root
     items: list = field(default_factory=list)  # VNode | VCluster, in source order
+    key: str | None = None  # the full path it stands for (the first of a run); collapsing it folds this
+    param_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -47,6 +58,7 @@ class VEdge:
     dst: str
     skip: bool
     shape_key: str | None  # full op path of the value, for the shapes table
+    tie: str | None = None  # a tied weight: the text "lm_head.weight is transformer.wte.weight"
 
 
 @dataclass
@@ -56,6 +68,7 @@ class View:
     heads: list[VNode]
     edges: list[VEdge]
     categories: list[str]  # categories drawn, in CATEGORIES order
+    nodes: dict[str, VNode] = field(default_factory=dict)  # id -> node, every visible node
 
 
 def _full(prefix: str, op: Op) -> str:
@@ -84,41 +97,34 @@ def _first_input(op: Op) -> str | None:
     return next((a.node for a in op.args if isinstance(a, Ref)), None)
 
 
-def _short(path: str, cluster: str | None) -> str:
-    """transformer.h.0 in group transformer.h -> h.0"""
-    if cluster and "." in cluster and path.startswith(cluster.rsplit(".", 1)[0] + "."):
-        return path[len(cluster.rsplit(".", 1)[0]) + 1:]
-    return path
 
 
-def _summary(members: list[tuple[bool, str]]) -> str:
-    """A collapsed group's second line: its layers in order, runs compressed (Block ×12)."""
-    layers = [t for is_layer, t in members if is_layer] or [t for _, t in members]
-    parts = _compress(layers)
-    if len(parts) > 4:
-        return " → ".join(parts[:3]) + f" → … ({len(layers)} layers)"
-    return " → ".join(parts)
 
 
-def _compress(targets: list[str]) -> list[str]:
-    out: list[list] = []
-    for t in targets:
-        if out and out[-1][0] == t:
-            out[-1][1] += 1
-        else:
-            out.append([t, 1])
-    return [t if n == 1 else f"{t} ×{n}" for t, n in out]
 
 
 class _Builder:
-    def __init__(self, depth: int | None):
+    def __init__(self, depth: int | None, collapsed=(), expanded=(), defaults: dict | None = None):
         self.depth = depth
+        self.collapse, self.expand = frozenset(collapsed), frozenset(expanded)
+        self.defaults = defaults
         self.edges: dict[tuple[str, str], VEdge] = {}
         self.categories: set[str] = set()
         self.inputs: list[VNode] = []
+        self.nodes: dict[str, VNode] = {}
+        self.visible: dict[str, str] = {}  # full op path -> the visible node drawing it
+        self.ties: list[tuple[str, str, str]] = []  # (tied module's full path, full path it shares, node id)
+        self.skips: dict[int, frozenset] = {}  # id(BlockGraph) -> its true skips (shared blocks: once)
 
-    def collapsed(self, level: int) -> bool:
-        return self.depth is not None and level >= self.depth
+    def collapsed(self, level: int, key: str) -> bool:
+        if key in self.collapse:
+            return True
+        return self.depth is not None and level >= self.depth and key not in self.expand
+
+    def true_skips(self, bg: BlockGraph) -> frozenset:
+        if id(bg) not in self.skips:
+            self.skips[id(bg)] = true_skips(bg)
+        return self.skips[id(bg)]
 
     def edge(self, src: str, dst: str, skip: bool, key: str | None):
         if src == dst:
@@ -132,6 +138,7 @@ class _Builder:
     def place(self, node: VNode, cluster: VCluster):
         cluster.items.append(node)
         self.categories.add(node.category)
+        self.nodes[node.id] = node
 
     def block(self, bg: BlockGraph, prefix: str, level: int, home: VCluster,
               input_map: dict | None) -> dict[str, list]:
@@ -152,13 +159,14 @@ class _Builder:
                 gpath = ".".join(parts[:i + 1])
                 if gpath not in groups:
                     key = prefix + gpath
-                    if self.collapsed(lvl):
-                        node = VNode("grp/" + key, "block", parts[i], None, key, kind="group")
+                    if self.collapsed(lvl, key):
+                        node = VNode("grp/" + key, "block", parts[i], None, key, kind="group", key=key,
+                                     param_keys=(key,))
                         self.place(node, parent)
                         group_members[gpath] = []
                         groups[gpath] = node
                     else:
-                        cl = VCluster("cluster_" + key, parts[i], key, "group")
+                        cl = VCluster("cluster_" + key, parts[i], key, "group", key=key, param_keys=(key,))
                         parent.items.append(cl)
                         groups[gpath] = cl
                 g = groups[gpath]
@@ -174,12 +182,14 @@ class _Builder:
                 dst[op.id] = None
                 continue
             if op.kind == "input":
-                node = VNode(key, "input", op.id, _input_text(op), _tip(key, op), kind="input")
+                node = VNode(key, "input", op.id, input_text(op), tooltip(key, op), kind="input", key=key,
+                             shape_key=key)
                 self.inputs.append(node)
                 self.categories.add("input")
+                self.nodes[node.id] = node
                 src[op.id], dst[op.id] = [(node.id, key, False)], node.id
                 continue
-            if op.target in HIDDEN_TARGETS and op.kind in ("function", "method"):
+            if is_hidden(op):
                 src[op.id], dst[op.id] = [], None
                 continue
             if op.kind == "getitem" and _multi_block(bg, op):
@@ -195,6 +205,7 @@ class _Builder:
                 group_members[_group_of(where, prefix)].append(
                     (op.kind in ("block", "module"), op.target if op.kind in ("block", "module") else op.label))
                 src[op.id], dst[op.id] = [(where.id, key, False)], where.id
+                self._note(op, key, where.id, prefix)
                 continue
             if op.kind == "block":
                 run, index = runs.get(op.id, ([op], 0))
@@ -203,15 +214,20 @@ class _Builder:
                     dst[op.id] = dst[run[0].id]
                     continue
                 last_key = _full(prefix, run[-1])
-                title, body = _block_text(op, run, bg)
-                tip = _tip(key if len(run) == 1 else f"{key} .. {last_key}", op, op.block.doc)
-                if self.collapsed(lvl):
+                title, body = run_text(op, run, block_text(op.block, self.defaults))
+                tip = tooltip(key if len(run) == 1 else f"{key} .. {last_key}", op, op.block.doc,
+                           text=full_block_text(op.block))
+                keys = tuple(_full(prefix, r) for r in run)
+                if self.collapsed(lvl, key):
                     node = VNode(key, "block", title, body, tip, kind="repeat" if len(run) > 1 else "block",
-                                 count=len(run))
+                                 count=len(run), key=key, shape_key=last_key, param_keys=keys)
                     self.place(node, where)
                     src[op.id], dst[op.id] = [(node.id, last_key, False)], node.id
+                    for r in run:
+                        self._note_block(r.block, _full(prefix, r) + ".", node.id)
                     continue
-                cl = VCluster("cluster_" + key, f"{title}  {body}", tip, "repeat" if len(run) > 1 else "block")
+                cl = VCluster("cluster_" + key, f"{title}  {body}", tip, "repeat" if len(run) > 1 else "block",
+                              key=key, param_keys=keys)
                 where.items.append(cl)
                 child_inputs = self._child_inputs(bg, run, src, prefix)
                 child_src = self.block(op.block, prefix + op.path + ".", lvl + 1, cl, child_inputs)
@@ -220,14 +236,17 @@ class _Builder:
                 src[op.id] = outs if len(outs) > 1 else next(iter(outs.values()), [])
                 dst[op.id] = None
                 continue
-            node = VNode(key, op.category, op_name(op), op.label or op.target, _tip(key, op))
+            node = VNode(key, op.category, op_name(op), merge_text(op) or op.label or op.target, tooltip(key, op),
+                         key=key, shape_key=key, param_keys=(key,) if op.path else ())
             self.place(node, where)
             src[op.id], dst[op.id] = [(node.id, key, False)], node.id
+            self._note(op, key, node.id, prefix)
 
         for gpath, members in group_members.items():
-            groups[gpath].body = _summary(members)
+            groups[gpath].body = group_summary(members)
 
-        for u, v, data in bg.graph.edges(data=True):
+        skips = self.true_skips(bg)
+        for u, v in bg.graph.edges:
             d = dst.get(v)
             if d is None:
                 continue
@@ -235,8 +254,36 @@ class _Builder:
             if run_v and run_v[1] > 0 and run_v[0][run_v[1] - 1].id == u:
                 continue  # the chain inside a collapsed run
             for s, key, s_skip in _flat(src.get(u, [])):
-                self.edge(s, d, bool(data.get("skip")) or s_skip, _full(prefix, bg.op(u)) if key is None else key)
+                self.edge(s, d, (u, v) in skips or s_skip, _full(prefix, bg.op(u)) if key is None else key)
         return src
+
+    def _note(self, op: Op, key: str, node_id: str, prefix: str):
+        """Remember where a layer is drawn, and the weight it shares."""
+        if op.path:
+            self.visible[key] = node_id
+        if op.tie is not None:
+            self.ties.append((key, prefix + op.tie[0], node_id))
+
+    def _note_block(self, bg: BlockGraph, prefix: str, node_id: str):
+        """Every layer inside a collapsed block is drawn by its node."""
+        for op in bg.ops():
+            key = _full(prefix, op)
+            if op.kind == "block":
+                self._note_block(op.block, key + ".", node_id)
+            else:
+                self._note(op, key, node_id, prefix)
+
+    def tie_edges(self):
+        for key, shared, node_id in self.ties:
+            owner = self.visible.get(shared)
+            if owner is None or owner == node_id:
+                continue  # both inside one collapsed node: nothing to draw between them
+            text = f"{key}.weight is {shared}.weight"
+            self.edges[(owner, node_id, "tie")] = VEdge(owner, node_id, False, None, tie=text)
+            for nid in (node_id, owner):
+                n = self.nodes[nid]
+                if text not in n.tooltip:
+                    n.tooltip += f"\nweight tied: {text}"
 
     def _child_inputs(self, bg: BlockGraph, run: list[Op], src: dict, prefix: str) -> dict:
         """child input id -> sources, from the args of every instance of the run (the chain excluded)."""
@@ -248,8 +295,7 @@ class _Builder:
             for inp, ref in zip(child.inputs, refs):
                 if k > 0 and ref.node == run[k - 1].id:
                     continue
-                skip = bool(bg.graph.edges[ref.node, inst.id].get("skip")) if bg.graph.has_edge(
-                    ref.node, inst.id) else False
+                skip = (ref.node, inst.id) in self.true_skips(bg)
                 for s, key, s_skip in _flat(src.get(ref.node, [])):
                     entry = (s, key, skip or s_skip)
                     if entry not in out[inp.id]:
@@ -274,30 +320,23 @@ def _multi_block(bg: BlockGraph, op: Op) -> bool:
     return base.kind == "block" and len(base.block.outputs) > 1 and isinstance(op.args[1], int)
 
 
-def _input_text(op: Op) -> str:
-    dims = []
-    for d in op.dims or ():
-        dims.append(str(d) if isinstance(d, int) else f"{d[0]}={d[1]}" if d[1] is not None else str(d[0]))
-    return f"{op.dtype or 'float32'}[{', '.join(dims)}]" if op.dims is not None else (op.dtype or "")
 
 
-def _block_text(op: Op, run: list[Op], bg: BlockGraph) -> tuple[str, str]:
-    if len(run) == 1:
-        return _short(op.path, op.cluster), op.label or op.target
-    first, last = _short(run[0].path, op.cluster), _short(run[-1].path, op.cluster)
-    return f"{first}–{last}", f"{op.label or op.target} ×{len(run)}"
 
 
-def _tip(key: str, op: Op, doc: str | None = None) -> str:
-    lines = [key, op.label or op.target]
-    d = op.doc or doc
-    if d:
-        lines.append(d)
-    return "\n".join(dict.fromkeys(lines))
 
 
-def build_view(graph: BlockGraph, depth: int | None = None) -> View:
-    b = _Builder(depth)
+
+
+def build_view(graph: BlockGraph, depth: int | None = None, *, collapsed=(), expanded=(),
+               defaults: dict | None = None) -> View:
+    """The visible structure of `graph`.
+
+    depth: collapse every block and group nested this deep (None: open everything).
+    collapsed / expanded: full paths folded / opened whatever the depth.
+    defaults: `labels.block_defaults(program)`, so block labels omit default arguments.
+    """
+    b = _Builder(depth, collapsed, expanded, defaults)
     root = VCluster("root", graph.name, graph.doc or graph.name, "root")
     src = b.block(graph, "", 0, root, None)
     heads = []
@@ -306,7 +345,9 @@ def build_view(graph: BlockGraph, depth: int | None = None) -> View:
         node = VNode("head/" + o.name, "head", text, None, "\n".join(x for x in (text, o.doc) if x), kind="head")
         heads.append(node)
         b.categories.add("head")
+        b.nodes[node.id] = node
         for s, key, _ in _flat(src.get(o.ref.node, [])):
             b.edge(s, node.id, False, key)
+    b.tie_edges()
     cats = [c for c in CATEGORIES if c in b.categories]
-    return View(root, b.inputs, heads, list(b.edges.values()), cats)
+    return View(root, b.inputs, heads, list(b.edges.values()), cats, b.nodes)

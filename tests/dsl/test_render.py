@@ -190,7 +190,7 @@ def test_repeated_block_is_one_cluster_marked_x12(gpt):
     assert "cluster_transformer.h.0.mlp" in cl  # a block inside it
     assert not any(c.startswith("cluster_transformer.h.1") for c in cl)
     assert "cluster_transformer.h" not in cl  # a group holding only the run is the run
-    assert re.search(r"h\.0–h\.11\s+Block\(16\) ×12", src)
+    assert re.search(r"h\.0–h\.11\s+Block\(d=16\) ×12", src)
     ns = nodes(src)
     assert "transformer.h.0.ln_1" in ns and "transformer.h.0.mlp.fc" in ns
     assert not [n for n in ns if n.startswith("transformer.h.1")]
@@ -257,7 +257,7 @@ def test_runs_need_the_same_block_instance(resnet):
 def test_run_of_explicit_calls_with_a_side_input(specs):
     g = elaborate(str(specs["cross"])).graph
     src = to_dot(g).source
-    assert "cluster_layers.0" in clusters(src) and "layers.0–layers.2  Dec(8) ×3" in src
+    assert "cluster_layers.0" in clusters(src) and "layers.0–layers.2  Dec(d=8) ×3" in src
     es = {(a, b): at for a, b, at in edges(src)}
     assert ("enc", "layers.0.attn") in es  # memory, fed to every instance: one edge
     assert ("tgt", "layers.0.ln") in es and "dashed" in es[("tgt", "layers.0.add")]

@@ -102,6 +102,24 @@ def test_render_writes_svg(tmp_path, capsys):
     assert code == 0 and out.read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
+def test_render_options(tmp_path, capsys):
+    dot = tmp_path / "lenet.dot"
+    code, out, err = run(["render", LENET, "-o", str(dot), "--rankdir", "LR", "--params", "--no-shapes"], capsys)
+    src = dot.read_text()
+    assert code == 0 and out == f"wrote {dot}\n" and err == ""
+    assert "rankdir=LR" in src and "label=\" [" not in src  # no shapes on edges
+    assert "conv1</B></TD></TR><TR><TD>Conv2d(1, 6, 5)</TD></TR><TR><TD><FONT" in src and ">156 params<" in src
+    small, large = tmp_path / "s.png", tmp_path / "l.png"
+    assert run(["render", LENET, "-o", str(small), "--dpi", "40"], capsys)[0] == 0
+    assert run(["render", LENET, "-o", str(large), "--dpi", "120"], capsys)[0] == 0
+    w = lambda p: int.from_bytes(p.read_bytes()[16:20], "big")  # PNG IHDR width
+    assert 2.9 < w(large) / w(small) < 3.1
+    for bad in (["--rankdir", "UP"], ["--dpi", "0"], ["--depth", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            main(["render", LENET, "-o", str(dot)] + bad)
+        assert e.value.code == 2
+
+
 GARBAGE = [
     "", "\n\n", "model", "model M(:", "block B():\n\tinput", "model M():\n    input x: float[B=1, 3]\n    head",
     "((((((((((", "model M():\n    input x: float[B=1, 3]\n    x = x +\n    head y\n", "\x00\x01\x02",
