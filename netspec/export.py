@@ -17,7 +17,7 @@ def _model(args):
     from .dsl.errors import NetspecError
 
     if Path(args.file).is_dir():
-        from .train.cli import load_run
+        from .train import load_run
 
         if args.model or args.overrides or args.inputs or args.weights:
             raise NetspecError(f"{args.file} is a run folder: its model, parameters, input sizes and weights are "

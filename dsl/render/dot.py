@@ -12,7 +12,7 @@ import re
 
 import graphviz
 
-from ..exprs import format_value
+from ..values import format_value
 from ..ir import BlockGraph
 from . import style as S
 from .fold import Fold, fold

@@ -14,7 +14,8 @@ def (without a program every parameter is named).
 from __future__ import annotations
 
 from .. import ast as A
-from ..exprs import CONSTANTS, format_value
+from ..tables import CONSTANTS
+from ..values import format_value
 from ..ir import BlockGraph, Op, Ref
 
 _UNKNOWN = object()  # a default that is not a literal: always shown

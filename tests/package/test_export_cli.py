@@ -36,7 +36,7 @@ def test_export_a_trained_run_folder(tmp_path, capsys):
     out = tmp_path / "lenet.onnx"
     assert main(["export", str(run), "-o", str(out)]) == 0
     assert f"trained weights of {run}" in capsys.readouterr().out
-    from netspec.train.cli import load_run
+    from netspec.train import load_run
     trained, _, _ = load_run(run)
     trained.eval()
     args = example_inputs(trained.netspec, {"B": 4}, seed=5)

@@ -2,8 +2,9 @@
 
     netspec (the command, tools) -> train -> compiler -> dsl
 
-`dsl/` never imports torch (parsing, checks and diagrams run without it), and no stage
-below `train/` imports what only `pip install 'netspec-nn[train]'` brings.
+`dsl/` never imports torch (parsing, checks and diagrams run without it), and no module
+below `train/` imports at its top what only an optional extra brings (an optional feature
+imports it inside the function that needs it, and names the extra when it is missing).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ ALLOWED = {
     "netspec.train": {"netspec.dsl", "netspec.compiler", "netspec.train"},
     "netspec": {"netspec", "netspec.dsl", "netspec.compiler", "netspec.train"},
 }
-TRAIN_ONLY = {"sklearn", "matplotlib", "yaml", "numpy", "PIL"}
+OPTIONAL = {"sklearn", "matplotlib", "yaml", "numpy", "PIL", "onnx", "onnxruntime", "onnxscript", "pygls"}
 OLD_ROOTS = {"dsl", "compiler", "train", "stdlib"}  # the names of the first release: never imported now
 
 
@@ -40,11 +41,13 @@ def modules():
             yield f, ".".join(parts), is_pkg
 
 
-def imports(path: Path, name: str, is_pkg: bool):
-    """Absolute names of everything a module imports (relative imports resolved)."""
+def imports(path: Path, name: str, is_pkg: bool, *, top_only: bool = False):
+    """Absolute names of everything a module imports (relative imports resolved);
+    top_only: only what it imports when it is imported (not inside functions)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     here = name.split(".") if is_pkg else name.split(".")[:-1]
-    for node in ast.walk(tree):
+    nodes = ast.iter_child_nodes(tree) if top_only else ast.walk(tree)
+    for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
                 yield a.name, node.lineno
@@ -84,8 +87,11 @@ def test_imports_point_down_the_pipeline(path, name, is_pkg):
             bad.append(f"{where} ({own} may import only {sorted(ALLOWED[own])})")
         elif own == "netspec.dsl" and top == "torch":
             bad.append(f"{where} (dsl/ never imports torch)")
-        elif own in ("netspec.dsl", "netspec.compiler") and top in TRAIN_ONLY:
-            bad.append(f"{where} ({top} comes only with the [train] extra)")
+    for target, line in imports(path, name, is_pkg, top_only=True):
+        top = target.split(".")[0]
+        if own in ("netspec.dsl", "netspec.compiler") and top in OPTIONAL:
+            bad.append(f"{path.relative_to(ROOT)}:{line}: imports {target} at import time "
+                       f"({top} comes only with an optional extra)")
     assert not bad, "\n".join(bad)
 
 
