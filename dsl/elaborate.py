@@ -19,7 +19,7 @@ from .loader import DefEntry, Program
 from .state import BodyState
 from .statements import run_body
 from .tables import CONSTANTS
-from .values import ERR, has_err, is_const
+from .values import ERR, format_value, has_err, is_const
 
 
 def _freeze(v):
@@ -54,16 +54,39 @@ class Elaborator:
             return None
         known = {p.name for p in entry.defn.params}
         args = list(alias_args)
+        fits = True
         for k, v in overrides.items():
             if k not in known:
                 self.diags.error(f"model '{defn.name}' has no parameter '{k}'{did_you_mean(k, known)}; "
                                  f"parameters: {', '.join(sorted(known)) or 'none'}", None)
-            else:
+            elif self._override_fits(defn, entry, alias_args, k, v):
                 args = [a for a in args if a[0] != k] + [(k, v, None)]
+            else:
+                fits = False
+        if not fits:  # one error per bad flag, not one per use of its parameter
+            return None
         params = self.bind_params(entry, args, defn.span)
         if params is None:
             return None
         return self.instantiate(entry, params, defn.span if defn.alias else None, name=defn.name, kind=defn.kind)
+
+    def _override_fits(self, defn: A.Def, entry: DefEntry, alias_args, key: str, value) -> bool:
+        """A `--set` word that is no value (`d=abc` is the string 'abc') fits only a parameter
+        whose default is a string or unknown; else one error names the flag and the default."""
+        if not isinstance(value, str):
+            return True
+        default = next((v for k, v, _ in alias_args if k == key), None)
+        if default is None:
+            param = next(p for p in entry.defn.params if p.name == key)
+            if param.default is not None:
+                default = const_value(param.default, Diagnostics())  # defaults using others: unknown (ERR)
+        kinds = ((bool, "true or false"), ((int, float), "a number"), ((list, tuple), "a list"))
+        wanted = next((what for t, what in kinds if isinstance(default, t) and default is not ERR), None)
+        if wanted is None:
+            return True
+        self.diags.error(f"--set {key}={value}: parameter '{key}' of model '{defn.name}' takes {wanted} "
+                         f"(default {format_value(default)}), got '{value}'", None)
+        return False
 
     def resolve(self, entry: DefEntry, seen=()):
         """Follow `model A = B(args)` aliases: (the def with a body, keyword args as new defaults)."""

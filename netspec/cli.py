@@ -78,11 +78,56 @@ def _command_in(argv: list[str]) -> str | None:
     return None
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser | None:
+    """The parser of `command` inside the main parser (None when no command was given)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return None
+
+
+def _pair_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Option strings that take one or more NAME=VALUE items (`--set K=V ...`, `--input NAME=SHAPE ...`)."""
+    return {o for a in parser._actions if a.nargs == "+" and "=" in str(a.metavar or "")
+            for o in a.option_strings}
+
+
+def split_pairs(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`--set a=1 b=2 FILE` -> `--set=a=1 --set=b=2 FILE`: a NAME=VALUE option takes the items
+    that have an `=`, so the first word without one (the spec FILE) is left to its own argument,
+    wherever the option stands. An option followed by no item at all is a usage error."""
+    options = _pair_options(parser)
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            out += argv[i - 1:]
+            break
+        if a not in options:
+            out.append(a)
+            continue
+        items = []
+        while i < len(argv) and "=" in argv[i] and not argv[i].startswith("-"):
+            items.append(argv[i])
+            i += 1
+        if not items:
+            got = f"got '{argv[i]}'" if i < len(argv) else "got nothing"
+            parser.error(f"argument {a}: expected NAME=VALUE items after it, {got}")
+        out += [f"{a}={item}" for item in items]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    parser = build_parser(_command_in(argv))
+    command = _command_in(argv)
+    parser = build_parser(command)
+    sub = _subparser(parser, command)
+    if sub is not None:
+        argv = split_pairs(argv, sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

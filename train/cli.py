@@ -29,7 +29,7 @@ def _train_args(p):
     p.add_argument("file", nargs="?", metavar="FILE", help="spec file (not needed with --resume)")
     p.add_argument("--model", help="model of the file (default: its default / only model)")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="K=V",
-                   help="override model parameters (after FILE: --set d=64 layers=2)")
+                   help="override model parameters, e.g. --set d=64 layers=2 (before or after FILE)")
     p.add_argument("--input", action="extend", nargs="+", default=[], metavar="NAME=SHAPE",
                    help="input size the data is made for, e.g. --input x=1x3x64x64 (default: the spec's)")
     p.add_argument("--config", metavar="YAML", help="run config file (flags below override it)")

@@ -42,7 +42,7 @@ from .extras import require
 from .heads import trained_heads
 from .metrics import format_metrics
 from .optim import Schedule, make_optimizer, resolve_steps
-from .precision import autocast
+from .precision import autocast, precision_note
 from .runfolder import read_vocab, save_config, write_run_files
 from .runlog import Progress, csv_columns, csv_value, format_time, open_metrics, val_columns
 from .tasks import head_losses, total_loss
@@ -256,6 +256,9 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
 
     show = progress and dist.is_main
     bar = Progress(run.total, run.step, show, cfg.log_every, run.unit, stream=stream, live=live)
+    note = precision_note(dist.device, cfg.precision)
+    if show and note:
+        bar.message(note)
     if show:
         bar.message(f"{info.name}: {sum(p.numel() for p in raw.parameters()):,} parameters on {dist.device}"
                     f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"

@@ -22,15 +22,21 @@ from pathlib import Path
 
 import graphviz
 
+from ..errors import NetspecError
 from ..values import format_value
 from ..ir import BlockGraph
 from .dot import RANKDIRS, view_to_dot
 from .labels import block_defaults
 from .view import build_view
 
-__all__ = ["render", "to_dot", "to_svg", "build_view", "FORMATS", "RANKDIRS"]
+__all__ = ["render", "to_dot", "to_svg", "build_view", "FORMATS", "RANKDIRS", "RenderError"]
 
 FORMATS = ("svg", "png", "pdf", "dot")
+
+
+class RenderError(NetspecError):
+    """A diagram the user asked for cannot be made: an unknown output format, Graphviz's
+    `dot` missing, an unwritable output file."""
 
 
 def to_dot(graph: BlockGraph, *, depth: int | None = None, shapes: dict | None = None, shape_labels: bool = True,
@@ -57,8 +63,8 @@ def _pipe(dot: graphviz.Digraph, fmt: str) -> bytes:
     try:
         return dot.pipe(format=fmt)
     except graphviz.ExecutableNotFound as e:
-        raise RuntimeError("rendering needs Graphviz's `dot` on PATH (apt install graphviz); "
-                           "a .dot output works without it") from e
+        raise RenderError("rendering needs Graphviz's `dot` on PATH (apt install graphviz); "
+                          "a .dot output works without it") from None
 
 
 def to_svg(graph: BlockGraph, **options) -> str:
@@ -73,9 +79,12 @@ def render(graph: BlockGraph, out: str | Path, **options) -> Path:
     fmt = out.suffix.lower().lstrip(".")
     fmt = "dot" if fmt == "gv" else fmt
     if fmt not in FORMATS:
-        raise ValueError(f"cannot render to '{out.name}': use one of " + ", ".join("." + f for f in FORMATS))
+        raise RenderError(f"cannot render to '{out.name}': use one of " + ", ".join("." + f for f in FORMATS))
     dot = to_dot(graph, **options)
     data = dot.source.encode() if fmt == "dot" else _pipe(dot, fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as e:
+        raise RenderError(f"cannot write '{out}': {e.strerror or e}") from None
     return out

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from netspec.dsl.frontend import elaborate
-from netspec.dsl.render import render, to_dot
+from netspec.dsl.render import RenderError, render, to_dot
 
 GPT = '''\
 ## A tiny GPT for diagram tests
@@ -309,5 +309,5 @@ def test_files_in_every_format(gpt, tmp_path):
         data = out.read_bytes()
         assert out.suffix == suffix and len(data) > 100
         assert (head in data[:400]) if suffix == ".svg" else data.startswith(head)
-    with pytest.raises(ValueError, match="use one of"):
+    with pytest.raises(RenderError, match="use one of"):
         render(gpt, tmp_path / "gpt.jpeg")
