@@ -120,6 +120,10 @@ def cmd_summary(args) -> int:
 
     a = _analyze(args)
     _print_diags(a.checked.warnings)
+    if args.freeze:
+        from .finetune import freeze
+
+        freeze(a.module, args.freeze, flag="--freeze")
     s = summarize(a, depth=args.depth)
     if args.json:
         print(json.dumps(s, indent=2))
@@ -222,6 +226,9 @@ def _summary_args(p):
     spec_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     p.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
+    p.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
+                   help="count these layers as frozen, as `netspec train --freeze` does (a glob over layer "
+                        "paths: fc, layer*, 'transformer.h.[0-5]'; repeat it or separate with commas)")
     return cmd_summary
 
 

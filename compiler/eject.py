@@ -129,6 +129,8 @@ class _Ejector:
             lines.append(f"        self.{key} = {_expr(sub, 2)}" if key.isidentifier() else
                          f"        self.add_module({key!r}, {_expr(sub, 2)})")
         for op in block.ops():
+            if op.kind == "block" and op.frozen:
+                lines.append(f"        {_access('self', op.path)}.requires_grad_(False)  # frozen block")
             if op.kind != "module":
                 continue
             acc = _access("self", op.path)

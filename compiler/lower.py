@@ -188,6 +188,8 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
             except NetspecError as e:
                 e.diagnostics[0].notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise NetspecError(e.diagnostics) from None
+            if op.frozen:  # the whole block: every layer in it, nested blocks included
+                child.requires_grad_(False)
             _set_path(root, op.path, child)
     gm = fx.GraphModule(root, cache.graphs[key], class_name=block.name)
     for path in block.containers:  # keep empty-looking containers so paths exist even without call sites

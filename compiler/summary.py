@@ -1,5 +1,6 @@
 """`netspec summary`: per layer its name, type, output shape, parameters and
-multiply-accumulates per sample, grouped by block, with totals.
+multiply-accumulates per sample, grouped by block, with totals; parameters that are
+not trained (`frozen=true`, `--freeze`) are counted apart, in a column of their own.
 
 Everything comes from an `Analysis` (meta device), so no real weight is allocated.
 """
@@ -55,16 +56,17 @@ def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, ba
         if op.kind in ("module", "block"):
             module = gm.get_submodule(op.path) if op.target != "Parameter" else gm.get_parameter(op.path)
         tensors = module.parameters() if isinstance(module, nn.Module) else [module] if module is not None else []
-        params = 0
+        params = frozen = 0
         for p in tensors:  # a tied weight counts where it first appears
             if id(p) not in seen:
                 seen.add(id(p))
                 params += p.numel()
+                frozen += 0 if p.requires_grad else p.numel()
         in_metas = [a.shapes.get(prefix + (block.op(r.node).path or r.node)) for r in _tensor_refs(op)]
         in_shapes = [list(m.shape) for m in in_metas if hasattr(m, "shape")]
         if op.kind == "block" and (depth is None or level < depth):
-            rows.append({"name": path, "type": op.block.name, "shape": shape, "params": params, "macs": None,
-                         "depth": level, "block": True, "doc": op.doc})
+            rows.append({"name": path, "type": op.block.name, "shape": shape, "params": params, "frozen": frozen,
+                         "macs": None, "depth": level, "block": True, "doc": op.doc})
             start = len(rows)
             # params were counted for the whole block; children recount their own parts
             for p in module.parameters():
@@ -75,8 +77,8 @@ def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, ba
         macs = _macs(op, module, in_shapes, meta, batch) if op.kind != "block" else \
             _block_macs(op.block, module, a, path + ".", batch)
         typ = op.target if op.kind in ("module", "block", "input") else op.label.split("(")[0]
-        rows.append({"name": path, "type": typ, "shape": shape, "params": params, "macs": macs, "depth": level,
-                     "block": False, "doc": op.doc})
+        rows.append({"name": path, "type": typ, "shape": shape, "params": params, "frozen": frozen, "macs": macs,
+                     "depth": level, "block": False, "doc": op.doc})
 
 
 def _block_macs(block, gm, a, prefix, batch) -> int:
@@ -99,6 +101,7 @@ def summarize(a: Analysis, depth: int | None = None) -> dict:
         "file": a.info.source,
         "params": a.num_params,
         "trainable_params": a.trainable_params,
+        "frozen_params": a.num_params - a.trainable_params,
         "macs": sum(r["macs"] or 0 for r in rows if not r["block"]),
         "batch": batch,
         "inputs": {i.name: list(i.shape) for i in a.info.inputs},
@@ -121,22 +124,26 @@ def print_summary(s: dict) -> None:
     t = Table(title=f"{s['model']}  ({s['file']})", title_justify="left", show_lines=False,
               caption=(s.get("doc") or "").strip() or None, caption_justify="left")
     docs = any(r["doc"] for r in s["layers"])  # `##` comments of the spec, shown beside their layers
-    cols = [("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"),
-            ("MACs / sample", "right")] + ([("doc", "left")] if docs else [])
+    frozen = s.get("frozen_params", 0) > 0  # the column appears when something is frozen
+    cols = [("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right")] + \
+        ([("frozen", "right")] if frozen else []) + [("MACs / sample", "right")] + ([("doc", "left")] if docs else [])
     for col, just in cols:
         t.add_column(col, justify=just, no_wrap=col not in ("layer", "doc"), overflow="fold")
     for r in s["layers"]:
         name = "  " * r["depth"] + r["name"].split(".")[-1] if r["depth"] else r["name"]
         style = "bold" if r["block"] else None
         shape = "" if r["shape"] is None else str(r["shape"]).replace("'", "")
-        cells = [name, r["type"], shape, _fmt_int(r["params"]) if r["params"] or r["block"] else "",
-                 _fmt_int(r["macs"]) if r["macs"] else ""]
+        cells = [name, r["type"], shape, _fmt_int(r["params"]) if r["params"] or r["block"] else ""]
+        if frozen:
+            cells.append(_fmt_int(r["frozen"]) if r["frozen"] else "")
+        cells.append(_fmt_int(r["macs"]) if r["macs"] else "")
         if docs:
             cells.append((r["doc"] or "").split("\n")[0])
         t.add_row(*cells, style=style)
     console = Console(width=max(120, Console().width))
     console.print(t)
-    console.print(f"[bold]total[/bold]: {s['params']:,} parameters ({s['trainable_params']:,} trainable), "
+    split = f"{s['trainable_params']:,} trainable" + (f", {s['frozen_params']:,} frozen" if frozen else "")
+    console.print(f"[bold]total[/bold]: {s['params']:,} parameters ({split}), "
                   f"{s['macs']:,} MACs per sample; inputs "
                   + ", ".join(f"{k}{v}" for k, v in s["inputs"].items()) + "; outputs "
                   + ", ".join(f"{k}{v}" for k, v in s["outputs"].items()))

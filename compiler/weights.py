@@ -8,7 +8,10 @@ reshapes another library's keys into the model's (`CONVERTERS`, extend with
 `register_converter`). Loading is strict by default: any missing,
 unexpected or mis-shaped key raises `WeightsError` before a single tensor
 is copied; with strict=False what matches is loaded and the `LoadReport`
-says what was not.
+says what was not (`report.table()`: one row per key that did not load).
+`reinit=PATTERNS` (compiler/finetune.py) leaves the layers they name at their
+fresh initialisation and ignores the checkpoint's tensors for them: a new
+classifier head of another size loads strictly.
 
 Tied weights (one Parameter under several names, like GPT's wte and
 lm_head) load from a checkpoint that has any one of the names, or several
@@ -57,14 +60,42 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)  # checkpoint keys the model has no place for
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)  # (key, model shape, checkpoint shape)
     conflicting: list[list[str]] = field(default_factory=list)  # checkpoint keys of one tied tensor whose values differ
+    reinit: list[str] = field(default_factory=list)  # model keys left at their initialisation on purpose (reinit=)
+    ignored: list[str] = field(default_factory=list)  # checkpoint keys of those layers, not loaded on purpose
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched or self.conflicting)
 
+    def summary(self) -> str:
+        """One line: what loaded, what was left at its initialisation, what did not fit."""
+        parts = [f"{len(self.loaded)} tensors loaded"]
+        if self.reinit:
+            parts.append(f"{len(self.reinit)} re-initialised ({_listed(self.reinit)})")
+        misfits = len(self.missing) + len(self.mismatched) + sum(len(c) for c in self.conflicting)
+        if misfits:
+            parts.append(f"{misfits} left at their initialisation")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} checkpoint tensors unused")
+        return ", ".join(parts)
+
+    def table(self) -> str:
+        """The keys that did not load, one row each: key, model shape, checkpoint shape, why."""
+        rows = [(k, _shape(m), _shape(c), "mis-shaped") for k, m, c in self.mismatched]
+        rows += [(k, "", "", "missing from the checkpoint") for k in self.missing]
+        rows += [(k, "", "", "not in the model") for k in self.unexpected]
+        rows += [(" = ".join(ks), "", "", "tied keys with different values") for ks in self.conflicting]
+        if not rows:
+            return ""
+        head = ("key", "model", "checkpoint", "")
+        widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3] for r in [head] + rows]
+        return "\n".join(line.rstrip() for line in lines)
+
     def __str__(self) -> str:
         if self.ok:
-            return f"all {len(self.loaded)} keys loaded"
+            reinit = f"; {len(self.reinit)} re-initialised" if self.reinit else ""
+            return f"all {len(self.loaded)} keys loaded{reinit}"
         counts = [
             f"{len(self.missing)} missing",
             f"{len(self.unexpected)} unexpected",
@@ -97,6 +128,10 @@ class LoadReport:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _listed(keys: list[str], most: int = 4) -> str:
+    return ", ".join(keys[:most]) + (f", ... and {len(keys) - most} more" if len(keys) > most else "")
 
 
 # ---------------------------------------------------------------- converters
@@ -216,14 +251,19 @@ def load_weights(
     path_or_state_dict: str | os.PathLike | StateDict,
     convert: str | Converter | None = None,
     strict: bool = True,
+    reinit=(),
 ) -> LoadReport:
     """Copy a checkpoint's tensors into `model`'s parameters and buffers, in place.
 
     convert: a name in CONVERTERS (e.g. "transformers") or a function
     state dict -> state dict. strict=True raises WeightsError on any
     mismatch and then leaves the model untouched; strict=False loads every
-    key that fits. Returns the LoadReport either way.
+    key that fits. reinit: patterns (compiler/finetune.py) of layers that keep
+    their initialisation: their keys are neither loaded nor missing, and the
+    checkpoint's keys under them are ignored. Returns the LoadReport either way.
     """
+    from .finetune import matches, select_keys, split_patterns
+
     state = read_state_dict(path_or_state_dict)
     if convert is not None:
         if isinstance(convert, str):
@@ -233,6 +273,10 @@ def load_weights(
         state = dict(convert(state))
 
     targets = model.state_dict(keep_vars=True)
+    patterns = split_patterns(reinit)
+    info = getattr(model, "netspec", None)
+    fresh = select_keys(targets, patterns, model=info.name if info else type(model).__name__,
+                        flag="reinit pattern")
     # Keys of one tensor (tied weights) in model order; the first names the group.
     groups: dict[int, list[str]] = {}
     for key, tensor in targets.items():
@@ -241,6 +285,9 @@ def load_weights(
     report = LoadReport()
     plan: list[tuple[torch.Tensor, torch.Tensor]] = []
     for keys in groups.values():
+        if any(k in fresh for k in keys):  # one tied tensor: re-initialised under any of its names
+            report.reinit.extend(keys)
+            continue
         present = [k for k in keys if k in state]
         if not present:
             if not all(k.endswith(_OPTIONAL_SUFFIXES) for k in keys):
@@ -257,7 +304,8 @@ def load_weights(
             continue
         plan.append((target, first))
         report.loaded.extend(keys)
-    report.unexpected = [k for k in state if k not in targets]
+    report.ignored = [k for k in state if any(matches(p, k) for p in patterns)]
+    report.unexpected = [k for k in state if k not in targets and k not in report.ignored]
 
     if strict and not report.ok:
         raise WeightsError(str(report), report)

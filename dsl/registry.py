@@ -123,6 +123,11 @@ COMMON_MODULE_KWARGS = {
     "tie": "share `weight` with another layer of this block (GPT-2's lm_head = wte)",
     "frozen": "true: parameters are not trained",
 }
+# Keyword arguments every block instance accepts, beside the block's own parameters (which win
+# on a clash of names): `enc: Encoder(d, frozen=true)`.
+COMMON_BLOCK_KWARGS = {
+    "frozen": "true: none of the block's parameters are trained (all its layers, nested blocks included)",
+}
 
 
 def _m(name, target, sig, category, inputs=1, label=(), doc="", **extra):

@@ -2,7 +2,8 @@
 
 Plain functions over a `BodyState` (dsl/state.py). Each call is checked against the
 registry's argument schema (dsl/schema.py) or the block's parameters; the layer gets its
-module path; init= / bias_init= / tie= / frozen= are taken apart; the op joins the graph.
+module path; init= / bias_init= / tie= / frozen= are taken apart (frozen= on blocks too); the
+op joins the graph.
 Nested blocks are elaborated through the state's `Instantiator`.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from . import ast as A
 from .errors import did_you_mean
 from .ir import InitSpec, Op, Ref
 from .loader import DefEntry, ModuleNamespace
-from .registry import COMMON_MODULE_KWARGS, REGISTRY, LayerDef
+from .registry import COMMON_BLOCK_KWARGS, COMMON_MODULE_KWARGS, REGISTRY, LayerDef
 from .schema import bind_schema
 from .state import BodyState
 from .tables import INITS
@@ -192,15 +193,19 @@ def _module_extras(b: BodyState, op: Op, special: dict) -> None:
             if spec is not None:
                 op.init["weight" if key == "init" else "bias"] = spec
         elif key == "frozen":
-            if not isinstance(v, bool):
-                b.diags.error(f"frozen must be true or false, got {v!r}", sp)
-            op.frozen = bool(v)
+            _frozen(b, op, v, sp)
         elif key == "tie":
             if not isinstance(v, LayerPath):
                 b.diags.error("tie= takes the name of a layer in this block, e.g. tie=transformer.wte", sp)
             else:
                 op.tie = (v.path, sp)
                 b.ties.append(op)
+
+
+def _frozen(b: BodyState, op: Op, v, span) -> None:
+    if not isinstance(v, bool):
+        b.diags.error(f"frozen must be true or false, got {format_value(v)}", span)
+    op.frozen = v is True
 
 
 def _init_spec(b: BodyState, v, span) -> InitSpec | None:
@@ -244,6 +249,9 @@ def _block(b: BodyState, s: A.Step, name: str, entry: DefEntry, inputs):
     entry, alias_args = b.elab.resolve(entry)
     if entry is None:
         return None
+    own = {p.name for p in entry.defn.params}
+    special = {k: (v, sp) for k, v, sp in args if k in COMMON_BLOCK_KWARGS and k not in own}
+    args = [a for a in args if a[0] not in special]
     given = {k for k, _, _ in args if k is not None}
     args = [a for a in alias_args if a[0] not in given] + args
     params = b.elab.bind_params(entry, args, s.span)
@@ -267,6 +275,8 @@ def _block(b: BodyState, s: A.Step, name: str, entry: DefEntry, inputs):
             cluster=b.cluster(), category="block", block=child, doc=s.doc or entry.defn.doc,
             flow_input=tensor_in[0].node if tensor_in and inputs is None else None,
             label=f"{entry.defn.name}({args_text})")
+    if "frozen" in special:
+        _frozen(b, op, *special["frozen"])
     return b.add_op(op)
 
 

@@ -47,6 +47,13 @@ def _train_args(p):
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--weights", metavar="FILE", help="start from these weights (safetensors / torch file)")
     p.add_argument("--convert", choices=("transformers",), help="convert --weights from this naming first")
+    p.add_argument("--reinit", action="append", default=[], metavar="PATTERN",
+                   help="with --weights: keep these layers at their fresh initialisation (a new head: --reinit fc)")
+    p.add_argument("--strict", type=_boolean, default=True, metavar="true|false",
+                   help="with --weights: false loads the tensors that fit and lists the rest (default true)")
+    p.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
+                   help="do not train these layers (a glob over layer paths: conv1, 'layer[1-3]'; repeat or "
+                        "separate with commas)")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--eval-every", type=int, metavar="N")
     p.add_argument("--save-every", type=int, metavar="N")
@@ -73,6 +80,15 @@ def _sample_args(p):
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     return cmd_sample
+
+
+def _boolean(text: str) -> bool:
+    low = text.lower()
+    if low in ("true", "yes", "1", "on"):
+        return True
+    if low in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
 # command -> function that adds its arguments and returns its handler
@@ -166,8 +182,8 @@ def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
         raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
     if args.config:
         raise RunError("--config cannot change a resumed run; pass single flags instead")
-    if args.set or args.weights or args.input:
-        raise RunError("--set, --input and --weights cannot change a resumed run's model")
+    if args.set or args.weights or args.input or args.freeze or args.reinit:
+        raise RunError("--set, --input, --weights, --reinit and --freeze cannot change a resumed run's model")
     cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
     model, _, meta = load_run(run, weights=False)
     return model, cfg, meta.get("overrides"), run
@@ -187,13 +203,49 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     seed_all(cfg.seed)  # the same seed gives the same initial weights
     model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
     if args.weights:
-        from ..compiler import load_weights
+        _start_weights(model, args)
+    else:
+        for flag, given in (("--convert", args.convert), ("--reinit", args.reinit),
+                            ("--strict", not args.strict)):
+            if given:
+                raise RunError(f"{flag} needs --weights FILE")
+    if args.freeze:
+        from ..compiler.finetune import freeze
 
-        load_weights(model, args.weights, convert=args.convert)
-    elif args.convert:
-        raise RunError("--convert needs --weights FILE")
+        freeze(model, args.freeze, flag="--freeze")
     out = Path(args.out) if args.out else _unique_dir(Path("runs") / model.netspec.name)
     return model, cfg, overrides, out
+
+
+def _start_weights(model, args: argparse.Namespace) -> None:
+    """Load --weights into the new model: --reinit layers keep their initialisation; with
+    --strict false what does not fit is listed as a table and keeps its initialisation too."""
+    from ..compiler import load_weights
+    from ..compiler.finetune import select
+
+    from ..compiler.weights import WeightsError
+
+    select(model, args.reinit, flag="--reinit")  # a pattern that names nothing is an error of its own
+    try:
+        report = load_weights(model, args.weights, convert=args.convert, strict=args.strict, reinit=args.reinit)
+    except WeightsError as e:
+        if e.report is not None and e.report.mismatched:  # a layer of a new size: most often a new head
+            layers = sorted({k.rpartition(".")[0] or k for k, _, _ in e.report.mismatched})
+            e.diagnostics[-1].notes.append((None, f"to train {', '.join(layers)} anew, add --reinit "
+                                                  f"{','.join(layers)}; to load only what fits, --strict false"))
+        raise
+    if not _is_main_process():
+        return
+    print(f"{args.weights}: {report.summary()}")
+    if not report.ok:
+        print(report.table())
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun (or no torchrun): the process that prints."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 
     config.yaml   the resolved RunConfig
     model.json    model name, parameters, --set overrides, input sizes, heads, data source,
-                  and where the spec copy is ("spec": main file and import folders)
+                  where the spec copy is ("spec": main file and import folders), and the
+                  parameters not trained ("frozen": --freeze, frozen=true, or by hand)
     spec/ stdlib/ the spec and every file it imports (speccopy.py)
     vocab.json    the character vocabulary of text trained with `vocab: char`
 
@@ -72,8 +73,10 @@ def save_config(out_dir: Path, cfg: RunConfig) -> None:
     _write(out_dir / CONFIG_YAML, cfg.to_yaml())
 
 
-def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict | None) -> None:
-    """config.yaml, the spec copy, model.json and vocab.json of a new run (data: its `Data`)."""
+def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict | None,
+                    frozen: list[str] | None = None) -> None:
+    """config.yaml, the spec copy, model.json and vocab.json of a new run (data: its `Data`;
+    frozen: names of the parameters that are not trained, frozen again when the run is rebuilt)."""
     make_run_folder(out_dir)
     save_config(out_dir, cfg)
     copy = copy_spec(info, out_dir, replacing=_earlier_copy(out_dir))
@@ -88,6 +91,7 @@ def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict |
         "inputs": [{"name": i.name, "dtype": i.dtype, "dims": _jsonable(i.dims), "shape": list(i.shape)}
                    for i in info.inputs],
         "heads": [{"name": h.name, "task": h.task, "weight": h.weight} for h in info.heads],
+        "frozen": list(frozen or []),
     }
     _write(out_dir / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
     if data.vocab is not None:
@@ -149,6 +153,7 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
         model = build_model(main, meta.get("model"), overrides, shapes, paths)
     else:
         model = _build_from_old_run(run, meta, overrides, shapes)
+    _freeze_again(model, meta.get("frozen") or [], run)
     if device != "cpu":
         from .distributed import resolve_device
 
@@ -156,6 +161,15 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
     if weights:
         load_weights_file(model, run)
     return model, cfg, meta
+
+
+def _freeze_again(model, names, run: Path) -> None:
+    """The run's frozen parameters stay frozen: a resumed run's optimizer holds the same ones."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    if not isinstance(names, list) or any(n not in params for n in names):
+        raise RunError(f"{run / MODEL_JSON}: \"frozen\" names parameters the model does not have")
+    for n in names:
+        params[n].requires_grad_(False)
 
 
 def _earlier_copy(out_dir: Path) -> SpecCopy | None:

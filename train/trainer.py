@@ -239,6 +239,9 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
         cfg = cfg.replace(data=data.name)
     if not trained_heads(info):
         raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
+    if not any(p.requires_grad for p in raw.parameters()):
+        raise TrainError(f"every parameter of {info.name} is frozen: nothing to train (check --freeze / frozen=true)"
+                         if any(True for _ in raw.parameters()) else f"{info.name} has no parameters to train")
 
     raw.to(dist.device)
     check_model(raw, data, info)
@@ -250,7 +253,8 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
         if resume:  # the model, its spec copy and data stay; only the config (more --steps) changes
             save_config(out, cfg)
         else:
-            write_run_files(out, info, cfg, data, overrides)
+            write_run_files(out, info, cfg, data, overrides,
+                            frozen=[n for n, p in raw.named_parameters(remove_duplicate=False) if not p.requires_grad])
     model = torch.compile(raw) if cfg.compile else raw
     model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
@@ -260,7 +264,7 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
     if show and note:
         bar.message(note)
     if show:
-        bar.message(f"{info.name}: {sum(p.numel() for p in raw.parameters()):,} parameters on {dist.device}"
+        bar.message(f"{info.name}: {_parameters_text(raw)} on {dist.device}"
                     f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"
                     + (f" (resuming at {run.step})" if resume else ""))
     if out is not None and dist.is_main:
@@ -326,6 +330,13 @@ def _training_data(data: Data | str | None, raw: torch.nn.Module, cfg: RunConfig
         return data
     vocab = read_vocab(resumed) if resumed is not None else None
     return load_data(data if isinstance(data, str) else None, raw.netspec, cfg, model=raw, vocab=vocab)
+
+
+def _parameters_text(model: torch.nn.Module) -> str:
+    """'61,706 parameters', or with frozen ones '11,177,538 parameters (1,026 trainable)'."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return f"{total:,} parameters" + (f" ({trainable:,} trainable)" if trainable != total else "")
 
 
 def _report(bar: Progress, csv_writer, row: dict, unit: str, evaluated: bool, val: dict, step: int) -> None:

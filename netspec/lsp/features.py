@@ -13,7 +13,7 @@ from ..dsl.errors import NetspecError, Span
 from ..dsl.values import format_value
 from ..dsl.format import format_text
 from ..dsl.loader import DefEntry, ModuleNamespace
-from ..dsl.registry import COMMON_MODULE_KWARGS, REGISTRY, LayerDef
+from ..dsl.registry import COMMON_BLOCK_KWARGS, COMMON_MODULE_KWARGS, REGISTRY, LayerDef
 from ..dsl.tasks import TASKS
 from ..dsl.tokens import keywords, token_at
 from .snapshot import Snapshot, binding_of, block_graphs, enclosing, instances, op_params
@@ -221,8 +221,11 @@ def _keywords(snap: Snapshot, callee: str) -> list[Item]:
         for part in callee.split(".")[1:]:
             entry = entry.names.get(part) if isinstance(entry, ModuleNamespace) else None
         if isinstance(entry, DefEntry):
-            return [Item(p.name, "argument", f"= {_source(p.default)}" if p.default else "", insert=f"{p.name}=")
-                    for p in entry.defn.params]
+            own = [Item(p.name, "argument", f"= {_source(p.default)}" if p.default else "", insert=f"{p.name}=")
+                   for p in entry.defn.params]
+            names = {p.name for p in entry.defn.params}
+            return own + [Item(k, "argument", "netspec", doc, insert=f"{k}=")
+                          for k, doc in COMMON_BLOCK_KWARGS.items() if k not in names]
     return []
 
 
