@@ -3,6 +3,7 @@
     import netspec
     model = netspec.build("gpt2", n_layer=4)          # a torch.fx.GraphModule, keys from the spec
     netspec.load_weights(model, "gpt2.safetensors")  # strict: every key, every shape
+    netspec.train(model, data=dataset)               # a torch Dataset / DataLoader, or a SOURCE
     info = netspec.analyze("resnet", "ResNet50")     # shapes and counts on the meta device
     code = netspec.eject("unet")                     # standalone PyTorch source
 
@@ -18,9 +19,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-# public name -> (module, attribute); one table, read by __getattr__ and __dir__.
+# public name -> (module, attribute); one table, read by __getattr__ and __dir__. An attribute of
+# None is the module itself: `netspec.train` is the training package, which is also callable
+# (`netspec.train(model, data=dataset)`, see netspec/train/__init__.py).
 _API = {
     "build": ("netspec.compiler.builder", "build"),
+    "train": ("netspec.train", None),
     "analyze": ("netspec.compiler.builder", "analyze"),
     "load_weights": ("netspec.compiler.weights", "load_weights"),
     "eject": ("netspec.compiler.eject", "eject"),
@@ -33,7 +37,7 @@ __all__ = sorted(_API) + ["__version__"]
 def __getattr__(name: str):
     if name in _API:
         module, attr = _API[name]
-        value = getattr(import_module(module), attr)
+        value = import_module(module) if attr is None else getattr(import_module(module), attr)
         globals()[name] = value  # later look-ups skip this function
         return value
     if name == "__version__":

@@ -7,6 +7,12 @@
     result = train(model, RunConfig(data="digits", steps=500), None, "runs/lenet")
     model, cfg, meta = load_run("runs/lenet")           # rebuilt from the run folder alone
 
+    import netspec
+    netspec.train(model, data=my_dataset)               # the package itself calls trainer.train
+
+The package is callable: `netspec.train(...)` is `netspec.train.train(...)`, so a torch
+`Dataset` or `DataLoader` trains in one line while `import netspec.train.X` still works.
+
 The loop (`trainer`), run configs (`config`), tasks -- the tables of losses, metrics and
 output checks that the rows of `netspec.dsl.tasks.TASKS` name (`tasks`, `losses`,
 `metrics`, `data.outputs`) --, data sources (`data`), checkpoints, torchrun/DDP
@@ -19,6 +25,8 @@ Needs the extras of `pip install 'netspec-nn[train]'` (a missing one raises
 """
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -47,6 +55,17 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})
+
+
+class _CallablePackage(types.ModuleType):
+    """This package's class: calling it trains (`netspec.train(model, data=...)`)."""
+
+    def __call__(self, model, cfg=None, data=None, out_dir=None, **kwargs):
+        """`trainer.train(model, cfg, data, out_dir, **kwargs)`; see its docstring."""
+        return self.train(model, cfg, data, out_dir, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
 
 
 if TYPE_CHECKING:  # for editors and type checkers

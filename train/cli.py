@@ -16,7 +16,8 @@ from typing import Any
 
 
 EPILOG_TRAIN = """\
-data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR
+data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR |
+             csv:FILE (--target, --features) | npy:X.npy[,Y.npy]
              (a bare path is detected; without --data a built-in source that fits the heads)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
              model.safetensors state.pt
@@ -43,6 +44,10 @@ def _train_args(p):
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--vocab", choices=("bytes", "char"), help="text data: byte or character vocabulary")
+    p.add_argument("--target", metavar="COLUMNS", help="csv data: the label / target column(s), comma-separated "
+                   "(default: label, target, class or y, else the last column)")
+    p.add_argument("--features", metavar="COLUMNS", help="csv data: the feature columns, comma-separated "
+                   "(default: every other column)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<model>[-N])")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--weights", metavar="FILE", help="start from these weights (safetensors / torch file)")
@@ -157,7 +162,7 @@ def _config_flags(args: argparse.Namespace) -> tuple[dict, list[str]]:
     flags = {"data": args.data, "steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size,
              "lr": args.lr, "device": args.device, "compile": args.compile, "precision": args.precision,
              "seed": args.seed, "eval_every": args.eval_every, "save_every": args.save_every,
-             "vocab": getattr(args, "vocab", None)}
+             "vocab": getattr(args, "vocab", None), "target": args.target, "features": args.features}
     clear = []
     if args.steps is not None:
         clear.append("epochs")
@@ -210,7 +215,7 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
             if given:
                 raise RunError(f"{flag} needs --weights FILE")
     if args.freeze:
-        from ..compiler.finetune import freeze
+        from ..compiler import freeze
 
         freeze(model, args.freeze, flag="--freeze")
     out = Path(args.out) if args.out else _unique_dir(Path("runs") / model.netspec.name)
@@ -220,10 +225,7 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
 def _start_weights(model, args: argparse.Namespace) -> None:
     """Load --weights into the new model: --reinit layers keep their initialisation; with
     --strict false what does not fit is listed as a table and keeps its initialisation too."""
-    from ..compiler import load_weights
-    from ..compiler.finetune import select
-
-    from ..compiler.weights import WeightsError
+    from ..compiler import WeightsError, load_weights, select
 
     select(model, args.reinit, flag="--reinit")  # a pattern that names nothing is an error of its own
     try:

@@ -32,6 +32,9 @@ class RunConfig:
     augment: bool = True  # digits / MNIST / CIFAR / image folders: random shifts up to 1/16 of the side, train split
     # only; LeNet-5 on digits: ~98.9% val accuracy with it vs ~97.8% without (it stops the overfitting)
     num_workers: int = 0  # DataLoader worker processes; 0 keeps loading in-process (in-memory sets need no more)
+    target: str | None = None  # csv: the label / target column(s), comma-separated; None: a column named
+    # label, target, class or y, else the last one
+    features: str | None = None  # csv: the feature columns, comma-separated, in input order; None: all the others
 
     # --- optimisation -----------------------------------------------------
     optimizer: str = "adamw"  # adamw | sgd
@@ -165,6 +168,11 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ValueError
         if key == "data" and not isinstance(value, str):
             raise ConfigError(f"data: expected a SOURCE such as digits or text:FILE, got {value!r}")
+        if key in ("target", "features"):
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return ",".join(value)
+            if not isinstance(value, str):
+                raise ConfigError(f"{key}: expected column names, e.g. {key}: [a, b], got {value!r}")
         if key == "betas":
             if isinstance(value, str):
                 value = [v for v in value.replace("(", "").replace(")", "").replace(",", " ").split()]

@@ -7,6 +7,7 @@
                   parameters not trained ("frozen": --freeze, frozen=true, or by hand)
     spec/ stdlib/ the spec and every file it imports (speccopy.py)
     vocab.json    the character vocabulary of text trained with `vocab: char`
+    data.json     what `predict` needs of the data: class names, normalisation, CSV columns
 
 A run reads nothing from outside its folder: the model is rebuilt from the copy, so a run
 outlives its sources and netspec upgrades. (Runs written before the copy existed kept
@@ -24,6 +25,7 @@ from .speccopy import SpecCopy, copy_spec, spec_in
 
 MODEL_JSON = "model.json"
 VOCAB_JSON = "vocab.json"
+DATA_JSON = "data.json"
 CONFIG_YAML = "config.yaml"
 
 
@@ -96,6 +98,7 @@ def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict |
     _write(out_dir / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
     if data.vocab is not None:
         _write(out_dir / VOCAB_JSON, json.dumps(data.vocab, ensure_ascii=False) + "\n")
+    _write(out_dir / DATA_JSON, json.dumps(_jsonable(data.facts()), indent=2, ensure_ascii=False) + "\n")
 
 
 # --------------------------------------------------------------------------
@@ -119,6 +122,17 @@ def read_vocab(run_dir: str | Path) -> list[str] | None:
     """The run's character vocabulary, or None (bytes)."""
     p = Path(run_dir) / VOCAB_JSON
     return _read_json(p) if p.is_file() else None
+
+
+def read_data_facts(run_dir: str | Path) -> dict | None:
+    """data.json of a run folder (`Data.facts()`), or None for a run from before it was written."""
+    p = Path(run_dir) / DATA_JSON
+    if not p.is_file():
+        return None
+    facts = _read_json(p)
+    if not isinstance(facts, dict):
+        raise RunError(f"'{p}' is not a run's data description")
+    return facts
 
 
 def read_meta(run_dir: str | Path) -> dict:

@@ -7,6 +7,7 @@
     spec/, stdlib/     the spec and every file it imports (see speccopy)
     model.json         model name, params and where its spec copy is, to rebuild it
     vocab.json         char vocabulary (text data with vocab: char only)
+    data.json          class names, input normalisation, CSV columns (what `predict` needs)
     metrics.csv        one row per log_every steps; validation columns on eval steps
     curves.png         loss and validation metric curves
     model.safetensors  weights (tied weights handled)
@@ -36,7 +37,8 @@ from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
 from .config import RunConfig
-from .data import Data, Loader, check_model, load_data
+from .data import Data, check_model, load_data
+from .data.torchdata import is_torch_data, load_torch, make_loader
 from .validation import evaluate
 from .extras import require
 from .heads import trained_heads
@@ -107,8 +109,8 @@ class _Run:
     def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None):
         self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
         self.heads = trained_heads(self.info)
-        self.loader = Loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
-                             num_workers=cfg.num_workers)
+        self.loader = make_loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
+                                  num_workers=cfg.num_workers)
         self.total = resolve_steps(cfg, self.loader)
         self.opt = make_optimizer(raw, cfg, dist.device)
         self.sched = Schedule(cfg, self.total)
@@ -211,13 +213,17 @@ class _Run:
 # train()
 
 
-def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None, out_dir: str | Path | None = None,
-          *, resume: bool = False, stop_after: int | None = None, overrides: dict | None = None,
+def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None, out_dir: str | Path | None = None,
+          *, val=None, resume: bool = False, stop_after: int | None = None, overrides: dict | None = None,
           progress: bool = True, live: bool | None = None, stream=None,
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train `model` (which carries `.netspec`) under `cfg`.
 
-    data: a loaded `Data`, a SOURCE string, or None (cfg.data, else a built-in that fits).
+    cfg: a RunConfig, a dict of its fields ({"steps": 200, "lr": 1e-3}), or None (the defaults).
+    data: a SOURCE string, a `torch.utils.data.Dataset` or `DataLoader` (data/torchdata.py), a
+        loaded `Data`, or None (cfg.data, else a built-in that fits).
+    val: the validation Dataset / DataLoader for PyTorch data (default: a Dataset's held-out
+        val_fraction; a DataLoader alone trains without validation).
     out_dir: the run folder (None: write nothing -- no metrics, no checkpoints).
     resume: continue from out_dir/state.pt and model.safetensors.
     stop_after: stop (with a checkpoint) once this many steps are done in total, as if
@@ -228,13 +234,14 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
     Raises a NetspecError (TrainError, DataError, CheckpointError, ...) for anything the user can fix.
     """
     t_start = time.time()
+    cfg = _config(cfg)
     dist = ddp.setup(cfg.device)
     raw = ckpt.unwrap(model)
     info = raw.netspec
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not (out / ckpt.STATE).is_file()):
         raise TrainError(f"cannot resume: '{out_dir}' has no {ckpt.STATE}")
-    data = _training_data(data, raw, cfg, out if resume else None)
+    data = _training_data(data, val, raw, cfg, out if resume else None)
     if cfg.data != data.name:
         cfg = cfg.replace(data=data.name)
     if not trained_heads(info):
@@ -296,7 +303,7 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
         lr = run.train_step(model)
         step = result.step = run.step
         do_log = step % max(1, cfg.log_every) == 0 or step == run.total
-        do_eval = step == run.total or (cfg.eval_every and step % cfg.eval_every == 0)
+        do_eval = run.data.val is not None and (step == run.total or (cfg.eval_every and step % cfg.eval_every == 0))
         do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
         # Ranks must agree to stop on the same step (stop.set is never set under torchrun).
         want_stop = (stop_after is not None and step >= stop_after) or stop.set
@@ -324,12 +331,39 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
     return result
 
 
-def _training_data(data: Data | str | None, raw: torch.nn.Module, cfg: RunConfig, resumed: Path | None) -> Data:
-    """The data to train on: as given, or loaded from its SOURCE (a resumed run keeps its vocabulary)."""
+def _config(cfg: RunConfig | dict | None) -> RunConfig:
+    if cfg is None:
+        return RunConfig()
+    if isinstance(cfg, dict):
+        from .config import from_dict
+
+        return from_dict(cfg, where="cfg")
+    if not isinstance(cfg, RunConfig):
+        raise TrainError(f"cfg must be a RunConfig, a dict of its fields or None, got {type(cfg).__name__}")
+    return cfg
+
+
+def _training_data(data, val, raw: torch.nn.Module, cfg: RunConfig, resumed: Path | None) -> Data:
+    """The data to train on: as given, wrapped (PyTorch data) or loaded from its SOURCE (a resumed
+    run keeps its vocabulary)."""
+    if val is not None and not is_torch_data(data):
+        raise TrainError("val= goes with PyTorch data (a Dataset or DataLoader as data=)")
+    if is_torch_data(data):
+        from .data import want_from_info
+        from .data.outputs import check_fit, needs_probe, probe_shapes
+
+        shapes = probe_shapes(raw, raw.netspec) if needs_probe(raw.netspec) else {}
+        loaded = load_torch(data, val, want_from_info(raw.netspec, cfg.seq_len, shapes), cfg.seed,
+                            cfg.val_fraction if cfg.val_fraction is not None else 0.2)
+        check_fit(loaded, raw.netspec, shapes)
+        return loaded
     if isinstance(data, Data):
         return data
+    if data is not None and not isinstance(data, str):
+        raise TrainError(f"data must be a SOURCE string, a torch Dataset or DataLoader, or None; "
+                         f"got {type(data).__name__}")
     vocab = read_vocab(resumed) if resumed is not None else None
-    return load_data(data if isinstance(data, str) else None, raw.netspec, cfg, model=raw, vocab=vocab)
+    return load_data(data, raw.netspec, cfg, model=raw, vocab=vocab)
 
 
 def _parameters_text(model: torch.nn.Module) -> str:

@@ -20,7 +20,10 @@ def evaluate(model: torch.nn.Module, data: Data, cfg: RunConfig | None = None, *
     head; and for convenience the plain metric names (`accuracy`, `perplexity`,
     `iou`, `pixel_accuracy`) taken from the first head that has them.
     max_batches: cap on batches (default cfg.eval_batches; 0: the whole split).
+    Data without a validation split gives {}.
     """
+    if data.val is None:
+        return {}
     cfg = cfg or RunConfig()
     info = ckpt.unwrap(model).netspec
     device = torch.device(device or next(iter(model.parameters())).device)

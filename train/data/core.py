@@ -12,6 +12,7 @@ has to remember (epoch, batches consumed) to resume exactly where it was.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -61,7 +62,7 @@ class Data:
     name: str  # the source as written, for messages ('digits', 'text:notes.txt')
     kind: str  # "image" or "tokens"
     train: Split
-    val: Split
+    val: Split | None  # None: no validation (a PyTorch DataLoader given without val=)
     want: Want
     num_classes: int | None = None  # image labels (segment: incl. background)
     class_names: list[str] = field(default_factory=list)
@@ -69,6 +70,26 @@ class Data:
     vocab: list[str] | None = None  # char vocabulary; None: bytes
     provides: frozenset = frozenset()  # keys of batch() beyond x
     target_dim: int | None = None  # width of "target" when provided
+    # How raw inputs become the model's: images {"mean": m, "std": s} of [0, 1] pixels (one value for
+    # every channel); vectors {"mean": [...], "std": [...]} per feature. None: fed as given.
+    norm: dict | None = None
+    features: list[str] | None = None  # vectors from a CSV: the feature columns, in input order
+    targets: list[str] | None = None  # a CSV's label / target columns
+
+    def facts(self) -> dict:
+        """What a run folder keeps of its data, so that `predict` turns new inputs into the model's
+        and its outputs into names without reading the data again (data.json)."""
+        return {"source": self.name, "inputs": self.inputs, "classes": list(self.class_names) or None,
+                "normalize": self.norm, "features": self.features, "targets": self.targets}
+
+    @property
+    def inputs(self) -> str:
+        """What raw inputs are: "tokens" (text), "vectors" (normalised per feature) or "images"."""
+        if self.kind == "tokens":
+            return "tokens"
+        if self.norm is not None:
+            return "vectors" if isinstance(self.norm.get("mean"), list) else "images"
+        return "vectors" if self.want is not None and self.want.kind == "flat" else "images"
 
     # --- text helpers (tokens only) ---------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -90,7 +111,8 @@ class Data:
             v = f"{self.vocab_size} chars" if self.vocab is not None else "bytes"
             return f"{self.name}: {len(self.train)} train / {len(self.val)} val sequences of {self.want.seq_len} ({v})"
         c = f", {self.num_classes} classes" if self.num_classes else ""
-        return f"{self.name}: {len(self.train)} train / {len(self.val)} val samples{c}"
+        val = f"{len(self.val)} val samples" if self.val is not None else "no validation"
+        return f"{self.name}: {len(self.train)} train / {val}{c}"
 
 
 # --------------------------------------------------------------------------
@@ -179,7 +201,11 @@ class Loader:
 
 
 def eval_batches(split: Split, batch_size: int, max_batches: int = 0, seed: int = 0) -> Iterator[dict]:
-    """Validation batches: the whole split in order, or a fixed random subset when capped."""
+    """Validation batches: the whole split in order, or a fixed random subset when capped
+    (a split that makes its own batches, a DataLoader's: its first max_batches)."""
+    if hasattr(split, "batches"):
+        yield from itertools.islice(split.batches(), max_batches or None)
+        return
     n = len(split)
     order = np.arange(n)
     if max_batches and max_batches * batch_size < n:

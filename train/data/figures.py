@@ -151,4 +151,4 @@ def load_shapes(name: str, want: Want, seed: int, kinds: int | None) -> Data:
     names = (["background"] if segment else []) + KINDS[:kinds]
     return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=n_classes,
                 class_names=names, provides=frozenset({"y", "mask", "target"} if segment else {"y", "target"}),
-                target_dim=3)
+                target_dim=3, norm={"mean": mean, "std": std})

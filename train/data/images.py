@@ -201,6 +201,28 @@ def load_cifar10(name: str, want: Want, seed: int, val_fraction: float, folder: 
 # --------------------------------------------------------------------------
 
 
+def read_images(files: list[Path], want: Want) -> torch.Tensor:
+    """Image files -> [N, C, H, W] floats in [0, 1]: grey or RGB as the model takes them, at its
+    H x W (flat inputs: at the files' own size, which must then agree)."""
+    Image = require("PIL.Image")
+    mode = "L" if want.channels == 1 and want.kind == "image" else "RGB"
+    h, w = (want.height, want.width) if want.kind == "image" else (0, 0)
+    out = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert(mode)
+                if h and w and im.size != (w, h):
+                    im = im.resize((w, h), Image.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+        except (OSError, ValueError) as e:  # unreadable, not an image, or a decompression bomb
+            raise DataError(f"{f}: cannot read image ({e})")
+        out.append(torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1))
+    if len({tuple(t.shape) for t in out}) > 1:
+        raise DataError("images of different sizes cannot feed a flat input; resize the folder first")
+    return torch.stack(out).float() / 255
+
+
 class FolderSplit(Split):
     """Image files decoded on demand (folders can be larger than memory)."""
 
@@ -214,23 +236,7 @@ class FolderSplit(Split):
         return len(self.idx)
 
     def raw(self, indices) -> torch.Tensor:
-        Image = require("PIL.Image")
-        mode = "L" if self.want.channels == 1 and self.want.kind == "image" else "RGB"
-        h, w = (self.want.height, self.want.width) if self.want.kind == "image" else (0, 0)
-        out = []
-        for j in self.idx[np.asarray(indices)]:
-            try:
-                with Image.open(self.files[j]) as im:
-                    im = im.convert(mode)
-                    if h and w and im.size != (w, h):
-                        im = im.resize((w, h), Image.BILINEAR)
-                    a = np.asarray(im, dtype=np.uint8)
-            except OSError as e:
-                raise DataError(f"{self.files[j]}: cannot read image ({e})")
-            out.append(torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1))
-        if len({tuple(t.shape) for t in out}) > 1:
-            raise DataError("images of different sizes cannot feed a flat input; resize the folder first")
-        return torch.stack(out).float() / 255
+        return read_images([self.files[j] for j in self.idx[np.asarray(indices)]], self.want)
 
     def batch(self, indices, epoch=0):
         rows = np.asarray(indices)
@@ -267,4 +273,4 @@ def _labelled_images(name, train, val, want, class_names, seed, augment, stats_l
     if augment and want.kind == "image":
         train.shifts = Shifts(len(train), min(want.height, want.width), seed)
     return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(class_names),
-                class_names=class_names, provides=frozenset({"y"}))
+                class_names=class_names, provides=frozenset({"y"}), norm={"mean": mean, "std": std})

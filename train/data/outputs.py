@@ -186,7 +186,8 @@ def probe_shapes(model: torch.nn.Module, info) -> dict[str, Shape]:
 def check_model(model: torch.nn.Module, data: Data, info) -> None:
     """Run two validation samples through the model and check every head's output against the data.
     A failure inside the model is reported at the spec line of the op that failed."""
-    batch = data.val.batch(list(range(min(2, len(data.val)))), 0)
+    split = data.val if data.val is not None else data.train
+    batch = split.batch(list(range(min(2, len(split) or 2))), 0)
     x = batch["x"].to(_device_of(model))
     was = model.training
     model.eval()

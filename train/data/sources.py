@@ -1,8 +1,8 @@
 """The data sources: what a SOURCE string names, and loading it in the shape a model wants.
 
 SOURCE: `digits`, `shapes[:K]`, `pycode` (built in, nothing downloaded), `text:PATH`,
-`images:DIR`, `mnist:DIR`, `cifar10:DIR`, or a bare path whose kind is detected.
-None picks a built-in source from the model's heads.
+`images:DIR`, `mnist:DIR`, `cifar10:DIR`, `csv:FILE`, `npy:X.npy[,Y.npy]`, or a bare path
+whose kind is detected. None picks a built-in source from the model's heads.
 """
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from .core import Data, DataError, Want
 from .outputs import check_fit, needs_probe, probe_shapes
 from .want import want_from_info
 
-SOURCES = ("digits", "shapes", "pycode", "text", "images", "mnist", "cifar10")
+SOURCES = ("digits", "shapes", "pycode", "text", "images", "mnist", "cifar10", "csv", "npy")
 _BUILT_IN = ("digits", "shapes", "pycode")  # sources that take no path
 
 
 def parse_source(source: str) -> tuple[str, str | None]:
     """'mnist:data/mnist' -> ('mnist', 'data/mnist'); a bare path -> its detected kind."""
     s = source.strip()
+    if s.startswith("<") and s.endswith(">"):  # how a run names PyTorch data it was given in Python
+        raise DataError(f"data '{s}' was a PyTorch dataset given in Python: pass it again "
+                        "(netspec.train(model, data=...)), or name a SOURCE with --data")
     kind, sep, arg = s.partition(":")
     if sep and kind in SOURCES and not (len(kind) == 1 and Path(s).exists()):
         if kind in ("digits", "pycode"):
@@ -30,16 +33,17 @@ def parse_source(source: str) -> tuple[str, str | None]:
                 raise DataError(f"data 'shapes:K' needs a number of shape kinds, got '{source}'")
             return kind, arg
         if not arg:
-            raise DataError(f"data '{kind}:' needs a path, e.g. {kind}:{'FILE' if kind == 'text' else 'DIR'}")
+            example = {"text": "FILE", "csv": "FILE", "npy": "X.npy,Y.npy"}.get(kind, "DIR")
+            raise DataError(f"data '{kind}:' needs a path, e.g. {kind}:{example}")
         return kind, arg
     if s in _BUILT_IN:
         return s, None
     p = Path(s)
     if not p.exists():
-        known = "digits, shapes, pycode, text:PATH, images:DIR, mnist:DIR, cifar10:DIR"
+        known = "digits, shapes, pycode, text:PATH, images:DIR, mnist:DIR, cifar10:DIR, csv:FILE, npy:X.npy,Y.npy"
         raise DataError(f"data '{source}' is neither a known source ({known}) nor an existing path")
     if p.is_file():
-        return "text", s
+        return {".csv": "csv", ".npy": "npy"}.get(p.suffix.lower(), "text"), s
     try:
         entries = list(p.iterdir())
     except OSError as e:
@@ -83,6 +87,8 @@ def load_data(source: str | None, info, cfg=None, *, model: torch.nn.Module | No
     vf = cfg.val_fraction if cfg.val_fraction is not None else (0.1 if kind in ("pycode", "text") else 0.2)
     if kind in ("pycode", "text"):
         data = _load_tokens(source, kind, arg, want, cfg, vf, vocab)
+    elif kind in ("csv", "npy"):
+        data = _load_arrays(source, kind, arg, want, cfg, vf)
     else:
         data = _load_images(source, kind, arg, want, cfg, vf)
     check_fit(data, info, head_shapes)
@@ -117,6 +123,14 @@ def _load_images(name: str, kind: str, arg: str | None, want: Want, cfg, vf: flo
         raise DataError(f"data '{name}': '{arg}' is not a folder")
     loader = {"mnist": images.load_mnist, "cifar10": images.load_cifar10, "images": images.load_folder}[kind]
     return loader(name, want, cfg.seed, vf, folder, cfg.augment)
+
+
+def _load_arrays(name: str, kind: str, arg: str, want: Want, cfg, vf: float) -> Data:
+    from . import arrays
+
+    if kind == "csv":
+        return arrays.load_csv(name, want, cfg.seed, vf, Path(arg), cfg.target, cfg.features)
+    return arrays.load_npy(name, want, cfg.seed, vf, arg, cfg.augment)
 
 
 def _want_text(want: Want) -> str:
