@@ -4,6 +4,7 @@
 #
 #   .venv       CPU torch from the machine's local wheel, then `pip install -e '.[dev]'`
 #   dot         Debian's graphviz (apt-get when root, else a message and a failure)
+#   shells      zsh, which the completion tests press TAB in (apt-get when root, like dot)
 #   editors     VS Code's TextMate engine (npm ci in editors/vscode), which the
 #               highlighting tests run the grammar with (Node.js and npm from apt-get when root)
 #   .venv-ref   torch 2.14.1 + torchvision 0.29.1 (a 5.5 GB CUDA build), only to
@@ -33,7 +34,7 @@ REF_STAMP := $(REF_VENV)/.netspec-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup dot editors browser ref clean-ref
+.PHONY: test demo setup dot shells editors browser ref clean-ref
 
 # `python -m pytest` puts the repo root on sys.path, so tests import
 # `tests.reference.*` wherever they live.
@@ -43,7 +44,7 @@ test: setup ref browser
 demo: setup
 	$(PY) -m netspec.demo
 
-setup: $(STAMP) dot editors
+setup: $(STAMP) dot shells editors
 
 editors: $(EDITOR_STAMP)
 
@@ -85,6 +86,20 @@ dot:
 	  else \
 	    echo "error: graphviz's 'dot' is not installed. Install it as root:" \
 	         "'apt-get install graphviz' (Debian/Ubuntu; 'brew install graphviz' on macOS), then re-run make." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# zsh: `netspec completion zsh` is tested in a real zsh (bash is always there).
+shells:
+	@if ! command -v zsh >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing zsh with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q zsh || { apt-get update -q && apt-get install -y -q zsh; }; \
+	  else \
+	    echo "error: zsh is not installed; the completion tests run it. Install it as root:" \
+	         "'apt-get install zsh' (Debian/Ubuntu), then re-run make." >&2; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
     "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),
+    "predict": ("netspec.train.cli", "run a trained model on new inputs: images, vectors (.csv / .npy) or prompts"),
+    "completion": ("netspec.completion", "print a shell completion script (bash or zsh)"),
 }
 
 
@@ -51,8 +53,9 @@ def _version() -> str:
     return netspec.__version__
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser; only `command`'s arguments are configured (all listed in --help)."""
+def build_parser(command: str | None = None, *, all_commands: bool = False) -> argparse.ArgumentParser:
+    """The argument parser; only `command`'s arguments are configured (all listed in --help),
+    or every command's with all_commands (shell completion reads them all)."""
     p = argparse.ArgumentParser(
         prog="netspec",
         description="A graph-based architecture DSL and compiler for neural networks: check, render, "
@@ -65,7 +68,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
-        if name == command:
+        if name == command or all_commands:
             import_module(module).configure(name, sp)
     return p
 

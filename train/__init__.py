@@ -17,7 +17,8 @@ The loop (`trainer`), run configs (`config`), tasks -- the tables of losses, met
 output checks that the rows of `netspec.dsl.tasks.TASKS` name (`tasks`, `losses`,
 `metrics`, `data.outputs`) --, data sources (`data`), checkpoints, torchrun/DDP
 (`distributed`), run logs and the run folder with its spec copy (`runlog`, `runfolder`,
-`speccopy`), sampling, and the `train` / `eval` / `sample` commands (`cli`). It depends
+`speccopy`), sampling, prediction on new inputs (`predict`), and the `train` / `eval` /
+`sample` / `predict` commands (`cli`). It depends
 on the compiler's public surface only (`compiler.build`, `model.netspec`,
 `compiler.locate_failure`); nothing in `netspec.compiler` or `netspec.dsl` imports it.
 Needs the extras of `pip install 'netspec-nn[train]'` (a missing one raises
@@ -35,6 +36,7 @@ _API = {
     "train": "trainer", "TrainResult": "trainer", "TrainError": "trainer",
     "evaluate": "validation",
     "generate": "sampling",
+    "predict": "predict",
     "RunConfig": "config", "load_config": "config", "ConfigError": "config",
     "load_data": "data", "DataError": "data",
     "load_run": "runfolder", "RunError": "runfolder",
@@ -76,5 +78,6 @@ if TYPE_CHECKING:  # for editors and type checkers
     from .validation import evaluate  # noqa: F401
     from .extras import MissingExtraError  # noqa: F401
     from .runfolder import RunError, load_run  # noqa: F401
+    from .predict import predict  # noqa: F401
     from .sampling import generate  # noqa: F401
     from .trainer import TrainError, TrainResult, train  # noqa: F401

@@ -96,8 +96,27 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
+def _predict_args(p):
+    p.description = ("Run a trained model on new inputs: image files or folders (class names and "
+                     "probabilities), a .csv or .npy of vectors, or prompts for an lm run (as `sample`).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files / folders, .npy / .csv files, or "
+                   "prompt text (lm runs)")
+    p.add_argument("--json", action="store_true", help="print a JSON list: input, and per head its class and "
+                   "probabilities / values / pixel shares")
+    p.add_argument("--top", type=int, default=3, metavar="N", help="classes shown per input (default 3)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    g = p.add_argument_group("lm runs (as netspec sample)")
+    g.add_argument("--tokens", type=int, default=200, metavar="N", help="tokens to generate (default 200)")
+    g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="softmax temperature (default 0.8)")
+    g.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K likeliest only")
+    g.add_argument("--seed", type=int, default=None, metavar="N")
+    return cmd_predict
+
+
 # command -> function that adds its arguments and returns its handler
-ARGUMENTS = {"train": _train_args, "eval": _eval_args, "sample": _sample_args}
+ARGUMENTS = {"train": _train_args, "eval": _eval_args, "sample": _sample_args, "predict": _predict_args}
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:
@@ -283,30 +302,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """netspec sample RUN_DIR --prompt TEXT"""
-    import torch
+    from .runfolder import load_run, read_vocab
+    from .sampling import complete_text
 
-    from .data import Data, want_from_info
-    from .runfolder import RunError, load_run, read_vocab
-    from .sampling import generate, sampling_heads
+    model, cfg, _ = load_run(args.run_dir, device=args.device)
+    sys.stdout.write(complete_text(model, args.prompt, vocab=read_vocab(args.run_dir), seq_len=cfg.seq_len,
+                                   tokens=args.tokens, temperature=args.temperature, top_k=args.top_k,
+                                   seed=args.seed) + "\n")
+    return 0
 
-    model, cfg, meta = load_run(args.run_dir, device=args.device)
-    info = model.netspec
-    heads = sampling_heads(info)
-    if not heads:
-        raise RunError(f"{info.name} has no lm head to sample from")
-    if args.tokens < 0:
-        raise RunError("--tokens must not be negative")
-    if args.temperature <= 0:
-        raise RunError("--temperature must be positive")
-    vocab = read_vocab(args.run_dir)
-    codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
-    ids = codec.encode(args.prompt)
-    if not ids:
-        raise RunError("--prompt must not be empty")
-    block = want_from_info(info, cfg.seq_len).seq_len
-    if args.seed is not None:
-        torch.manual_seed(args.seed)
-    out = generate(model, ids, args.tokens, block_size=block, temperature=args.temperature, top_k=args.top_k,
-                   head=heads[0].name, vocab_size=len(vocab) if vocab is not None else 256)
-    sys.stdout.write(codec.decode(out) + "\n")
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """netspec predict RUN_DIR INPUT... [--json]"""
+    from .predict import format_result, open_run, read_inputs, run_samples
+    from .runfolder import RunError
+    from .sampling import complete_text
+
+    if args.top < 1 or args.batch_size < 1:
+        raise RunError(f"{'--top' if args.top < 1 else '--batch-size'} must be at least 1")
+    run = open_run(args.run_dir, args.device)
+    if run.want.kind == "tokens":
+        texts = [complete_text(run.model, prompt, vocab=run.vocab, seq_len=run.seq_len, tokens=args.tokens,
+                               temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+                 for prompt in args.inputs]
+        if args.json:
+            print(json.dumps([{"input": p, "text": t} for p, t in zip(args.inputs, texts)], ensure_ascii=False))
+        else:
+            sys.stdout.write("\n".join(texts) + "\n")
+        return 0
+    results = run_samples(run, read_inputs(run, args.inputs), args.batch_size)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+    else:
+        for r in results:
+            print(format_result(r, args.top))
     return 0

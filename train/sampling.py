@@ -1,4 +1,4 @@
-"""Text generation from a language-model head (`netspec sample`)."""
+"""Text generation from a language-model head (`netspec sample`, and `netspec predict` on lm runs)."""
 from __future__ import annotations
 
 import torch
@@ -51,3 +51,30 @@ def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_siz
     finally:
         raw.train(was)
     return seq
+
+
+def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | None, seq_len: int | None,
+                  tokens: int, temperature: float, top_k: int | None, seed: int | None) -> str:
+    """`prompt` and its continuation by `tokens` tokens from the model's (first) lm head, in the
+    run's vocabulary (None: bytes). Raises NetspecError for a model without an lm head or a bad
+    prompt / setting."""
+    from .data import Data, want_from_info
+
+    info = ckpt.unwrap(model).netspec
+    heads = sampling_heads(info)
+    if not heads:
+        raise NetspecError(f"{info.name} has no lm head to sample from")
+    if tokens < 0:
+        raise NetspecError("--tokens must not be negative")
+    if temperature <= 0:
+        raise NetspecError("--temperature must be positive")
+    codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
+    ids = codec.encode(prompt)
+    if not ids:
+        raise NetspecError("--prompt must not be empty")
+    block = want_from_info(info, seq_len).seq_len
+    if seed is not None:
+        torch.manual_seed(seed)
+    out = generate(model, ids, tokens, block_size=block, temperature=temperature, top_k=top_k,
+                   head=heads[0].name, vocab_size=len(vocab) if vocab is not None else 256)
+    return codec.decode(out)

@@ -95,7 +95,8 @@ def _classes(values: list[str]) -> list[str]:
 # csv:FILE
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+def read_csv(path: Path, min_rows: int = 2) -> tuple[list[str], list[list[str]]]:
+    """A CSV's header (names stripped) and its non-blank rows of cells; every row as wide as the header."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
@@ -103,8 +104,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
         raise DataError(f"cannot read CSV file '{path}': {e.strerror or e}")
     except (UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: not a readable CSV file ({e})")
-    if len(rows) < 3:
-        raise DataError(f"{path}: needs a header row and at least 2 rows of data, got {max(0, len(rows) - 1)}")
+    if len(rows) < min_rows + 1:
+        raise DataError(f"{path}: needs a header row and at least {min_rows} row{'s' if min_rows > 1 else ''} "
+                        f"of data, got {max(0, len(rows) - 1)}")
     header = [h.strip() for h in rows[0]]
     if len(set(header)) != len(header) or not all(header):
         raise DataError(f"{path}: the header row must name every column once, got {', '.join(header)}")
@@ -126,7 +128,8 @@ def _columns(path: Path, header: list[str], spec: str | None, what: str) -> list
     return out
 
 
-def _numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[int]) -> np.ndarray:
+def numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[int]) -> np.ndarray:
+    """Columns `cols` of the rows as float32 [N, len(cols)]; a cell that is no finite number is an error."""
     out = np.empty((len(rows), len(cols)), np.float32)
     for n, r in enumerate(rows):
         for k, c in enumerate(cols):
@@ -143,7 +146,7 @@ def _numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[in
 
 def load_csv(name: str, want: Want, seed: int, val_fraction: float, path: Path, target: str | None,
              features: str | None) -> Data:
-    header, rows = _read_csv(path)
+    header, rows = read_csv(path)
     tcols = _columns(path, header, target, "target")
     if not tcols:
         named = [i for i, h in enumerate(header) if h.lower() in TARGET_NAMES]
@@ -155,7 +158,7 @@ def load_csv(name: str, want: Want, seed: int, val_fraction: float, path: Path, 
     if not fcols:
         raise DataError(f"{path}: no feature columns left beside the target {', '.join(header[i] for i in tcols)}")
     _check_width(name, len(fcols), want, "feature columns")
-    x = torch.from_numpy(_numbers(path, header, rows, fcols))
+    x = torch.from_numpy(numbers(path, header, rows, fcols))
     fields: dict[str, torch.Tensor] = {}
     classes: list[str] = []
     target_dim = None
@@ -170,7 +173,7 @@ def load_csv(name: str, want: Want, seed: int, val_fraction: float, path: Path, 
         index = {c: i for i, c in enumerate(classes)}
         fields["y"] = torch.tensor([index[v] for v in values], dtype=torch.int64)
     if "target" in want.needs:
-        fields["target"] = torch.from_numpy(_numbers(path, header, rows, tcols))
+        fields["target"] = torch.from_numpy(numbers(path, header, rows, tcols))
         target_dim = len(tcols)
     if "mask" in want.needs:
         raise DataError(f"data '{name}' is a table: it has no segmentation masks (npy:X.npy,Y.npy can hold them)")
@@ -198,7 +201,8 @@ def _vector_data(name, want, x, fields, seed, val_fraction, classes, target_dim)
 # npy:X.npy[,Y.npy]
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def load_array(path: Path) -> np.ndarray:
+    """A .npy of numbers, read without pickles."""
     try:
         a = np.load(path, allow_pickle=False)
     except OSError as e:
@@ -210,7 +214,7 @@ def _load_npy(path: Path) -> np.ndarray:
     return a
 
 
-def _as_images(x: np.ndarray) -> np.ndarray | None:
+def as_images(x: np.ndarray) -> np.ndarray | None:
     """[N, H, W], [N, C, H, W] or [N, H, W, C] -> [N, C, H, W]; None for other ranks."""
     if x.ndim == 3:
         return x[:, None]
@@ -266,11 +270,11 @@ def load_npy(name: str, want: Want, seed: int, val_fraction: float, arg: str, au
     paths = [p.strip() for p in arg.split(",")]
     if len(paths) > 2 or not all(paths):
         raise DataError(f"data '{name}': write npy:X.npy or npy:X.npy,Y.npy")
-    x = _load_npy(Path(paths[0]))
-    y = _load_npy(Path(paths[1])) if len(paths) == 2 else None
+    x = load_array(Path(paths[0]))
+    y = load_array(Path(paths[1])) if len(paths) == 2 else None
     if x.ndim < 2 or len(x) < 2:
         raise DataError(f"{paths[0]}: expected samples [N, D] or images [N, (C,) H, W], got {list(x.shape)}")
-    images = _as_images(x) if want.kind == "image" else None
+    images = as_images(x) if want.kind == "image" else None
     if images is None and want.kind == "flat":
         x = x.reshape(len(x), -1)  # images [N, H, W] for a flat input: their pixels as features
     if images is None:  # vectors, for flat inputs (or image inputs of C*H*W values)
