@@ -80,6 +80,9 @@ class DatasetSplit(Split):
 
     def batch(self, indices, epoch=0):
         items = [self.dataset[int(self.idx[i])] for i in indices]
+        if items and isinstance(items[0], (str, bytes)):  # collated, strings would pass as pairs
+            raise DataError(f"{self.where}: an item must be a tensor x, a pair (x, target) or a dict, "
+                            f"got {type(items[0]).__name__}")
         try:
             collated = default_collate(items)
         except (TypeError, RuntimeError) as e:  # items of different shapes or types
