@@ -142,8 +142,13 @@ def cmd_compile(args) -> int:
     if args.output == "-":
         sys.stdout.write(code)
     else:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(code)
+        from ..dsl.errors import NetspecError
+
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(code)
+        except OSError as e:  # a missing folder, no permission: the user's to fix
+            raise NetspecError(f"cannot write '{args.output}': {e.strerror or e}") from None
         print(f"wrote {args.output}")
     return EXIT_OK
 

@@ -102,6 +102,12 @@ def test_unwritable_render_output_is_a_user_error(tmp_path, capsys):
     assert code == 1 and err.startswith(f"error: cannot write '{tmp_path / 'file' / 'x.dot'}': ")
 
 
+def test_unwritable_compile_output_is_a_user_error(tmp_path, capsys):
+    code, _, err = run(["compile", LENET, "-o", str(tmp_path / "missing" / "model.py")], capsys)
+    assert code == 1
+    assert err == f"error: cannot write '{tmp_path / 'missing' / 'model.py'}': No such file or directory\n"
+
+
 # ---------------------------------------------------------------- --debug before or after the command
 
 
