@@ -349,14 +349,7 @@ def _training_data(data, val, raw: torch.nn.Module, cfg: RunConfig, resumed: Pat
     if val is not None and not is_torch_data(data):
         raise TrainError("val= goes with PyTorch data (a Dataset or DataLoader as data=)")
     if is_torch_data(data):
-        from .data import want_from_info
-        from .data.outputs import check_fit, needs_probe, probe_shapes
-
-        shapes = probe_shapes(raw, raw.netspec) if needs_probe(raw.netspec) else {}
-        loaded = load_torch(data, val, want_from_info(raw.netspec, cfg.seq_len, shapes), cfg.seed,
-                            cfg.val_fraction if cfg.val_fraction is not None else 0.2)
-        check_fit(loaded, raw.netspec, shapes)
-        return loaded
+        return load_torch(data, val, raw, cfg)
     if isinstance(data, Data):
         return data
     if data is not None and not isinstance(data, str):

@@ -189,8 +189,21 @@ def _split(obj, want: Want, where: str, idx=None) -> Split:
     return DatasetSplit(obj, np.arange(n) if idx is None else idx, want, where)
 
 
-def load_torch(data, val, want: Want, seed: int, val_fraction: float) -> Data:
-    """A Data over a Dataset / DataLoader (`val`: the validation one, or None)."""
+def load_torch(data, val, model: torch.nn.Module, cfg) -> Data:
+    """A Data over a Dataset / DataLoader (`val`: the validation one, or None) for `model`
+    under RunConfig `cfg`, checked against its heads like every source. Raises DataError."""
+    from .outputs import check_fit, needs_probe, probe_shapes
+    from .want import want_from_info
+
+    info = model.netspec
+    shapes = probe_shapes(model, info) if needs_probe(info) else {}
+    want = want_from_info(info, cfg.seq_len, shapes)
+    loaded = _torch_data(data, val, want, cfg.seed, cfg.val_fraction if cfg.val_fraction is not None else 0.2)
+    check_fit(loaded, info, shapes)
+    return loaded
+
+
+def _torch_data(data, val, want: Want, seed: int, val_fraction: float) -> Data:
     name = _describe(data)
     if val is None and not isinstance(data, DataLoader):
         if isinstance(data, IterableDataset):
