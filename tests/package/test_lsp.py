@@ -225,6 +225,11 @@ def test_completion_offers_layers_and_their_keywords(session):
     labels = {i["label"]: i for i in items}
     assert "Conv2d" in labels and "softmax" in labels and "BasicBlock" in labels and "lib" in labels
     assert labels["Conv2d"]["detail"].startswith("Conv2d(in_channels: dim, out_channels: dim, kernel_size: dims")
+    typing = edit(MAIN.replace("lib.TwoLayer(8, 16)", "lib.TwoLayer(8, 16, "))
+    pos = _at(typing, "lib.TwoLayer(8, 16, ", len("lib.TwoLayer(8, 16, "))
+    items = client.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": pos})["items"]
+    assert [i["label"] for i in items] == ["d", "hidden", "frozen"]  # a block's parameters, then frozen=
+    assert items[-1]["insertText"] == "frozen="
 
 
 def test_formatting_is_fmt(session):
