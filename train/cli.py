@@ -20,7 +20,8 @@ data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR |
              csv:FILE (--target, --features) | npy:X.npy[,Y.npy]
              (a bare path is detected; without --data a built-in source that fits the heads)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
-             model.safetensors state.pt
+             model.safetensors state.pt data.json (what `netspec predict` needs)
+fine-tuning: --weights FILE [--reinit fc] [--strict false] [--freeze 'layer[1-3]']
 """
 
 
