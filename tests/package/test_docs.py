@@ -10,7 +10,8 @@ What runs, per document, in order, in one fresh folder:
   must exit 0; set-up lines (`make`, `pip`, `git`, `cd`) are left to CI, which runs them;
 - ```python blocks run with the venv's python (```python notest marks a fragment).
 Training is shortened to at most 20 steps (the measured results come from
-bench/train_acceptance.py, not from here).
+bench/train_acceptance.py, not from here). `netspec serve`, which runs until stopped, is
+started on a free port, must answer with its page, and is then stopped.
 """
 from __future__ import annotations
 
@@ -84,6 +85,29 @@ def shortened(cmd: str) -> str:
     return shlex.join(out + ["--steps", str(MAX_STEPS)])
 
 
+def serves(cmd: str, env, cwd) -> str | None:
+    """Run a `netspec serve` command on a free port until it answers; None, or what went wrong."""
+    import urllib.request
+
+    words = [w for w in shlex.split(cmd, comments=True)]
+    if "--port" in words:
+        i = words.index("--port")
+        del words[i:i + 2]
+    proc = subprocess.Popen(["bash", "-c", shlex.join(words + ["--port", "0"])], env=env, cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        first = proc.stdout.readline()  # "netspec: serving FILE at URL (Ctrl-C to stop)", or an error
+        m = re.search(r" at (http://\S+) ", first)
+        if not m:
+            return f"no URL in {first!r}: {proc.stdout.read() if proc.poll() is not None else ''}"
+        with urllib.request.urlopen(m.group(1), timeout=120) as page:
+            body = page.read().decode()
+        return None if page.status == 200 and "<html" in body.lower() else f"{m.group(1)} gave {page.status}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def matches(expect: list[str], got: list[str]) -> bool:
     """Line-by-line equality; a `...` line matches any run of lines (also none)."""
     if not expect:
@@ -108,6 +132,10 @@ def test_the_commands_of_the_docs_run(doc, user_env, tmp_path):
             assert r.returncode == 0, f"{step.name}: python block failed:\n{r.stdout}\n{r.stderr}"
             continue
         cmd = shortened(step.text)
+        if shlex.split(cmd, comments=True)[:2] == ["netspec", "serve"]:
+            problem = serves(cmd, user_env, tmp_path)
+            assert problem is None, f"{step.name}: `{cmd}`: {problem}"
+            continue
         r = subprocess.run(["bash", "-c", cmd], env=user_env, cwd=tmp_path, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=600)
         got = [line.rstrip() for line in r.stdout.rstrip("\n").splitlines()]
