@@ -5,7 +5,8 @@ for: only that command's module is imported (`check` never imports the training
 package, scikit-learn or matplotlib). Every user error is a `NetspecError`, caught
 here once and printed as `FILE:LINE:COL: error: ...` with the source line and a
 caret (exit 1); usage errors exit 2; anything else is an internal error whose
-traceback `--debug` (before or after the subcommand) shows.
+traceback `--debug` (before or after the subcommand) shows. Options that take NAME=VALUE
+items (`--set`, `--input`) take only the words with an `=`, so FILE may follow them.
 """
 from __future__ import annotations
 
