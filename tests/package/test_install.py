@@ -135,7 +135,10 @@ def test_the_package_imports_no_torch_until_asked(user_env, away):
             "print(json.dumps(sorted(n for n in dir(netspec) if not n.startswith('_'))))"], user_env, away)
     lines = r.stdout.splitlines()
     assert lines[0] == "False"
-    assert json.loads(lines[1]) == ["NetspecError", "analyze", "build", "eject", "load_weights"]
+    assert json.loads(lines[1]) == ["NetspecError", "analyze", "build", "eject", "load_weights", "train"]
+    r = sh(["python", "-c", "import sys, netspec; netspec.train; print('torch' in sys.modules, callable(netspec.train))"],
+           user_env, away)
+    assert r.stdout.split() == ["False", "True"]  # the training package: callable, and still lazy
 
 
 @pytest.mark.parametrize("argv", [["--debug", "check", "resnt"], ["check", "resnt", "--debug"]])
