@@ -16,6 +16,7 @@ from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuatio
 from .tables import CONSTANTS, DTYPES
 from .registry import REGISTRY
 from .tasks import TASKS
+from .tokens import label_words
 
 DECLARATIONS = ("block", "model", "default")  # open a definition
 STATEMENTS = ("input", "output", "head")  # declare a definition's inputs and outputs
@@ -27,8 +28,11 @@ KEYWORDS = DECLARATIONS + STATEMENTS + NAMESPACE + CONTROL + WORD_OPERATORS
 MODULES = tuple(sorted(n for n, d in REGISTRY.items() if d.is_module))
 FUNCTIONS = tuple(sorted(n for n, d in REGISTRY.items() if not d.is_module))
 
-_NAME = r"[A-Za-z_]\w*(?:\{[^{}\n]*\}\w*)*"  # the grammar's NAME: `{expr}` holes fill in names
-_LABEL = rf"(?!(?:{'|'.join(KEYWORDS)})\b){_NAME}"  # `fc1:` names a step; `else:` is no label
+# the grammar's NAME: `{expr}` holes fill in names, and may start one (`{i}: Linear(d, d)`)
+_NAME = r"(?:[A-Za-z_]\w*|\{[^{}\n]*\}\w*)(?:\{[^{}\n]*\}\w*)*"
+# `fc1:` and `head:` name a step; `else:` is no label
+_NOT_LABELS = tuple(k for k in KEYWORDS if k not in label_words())
+_LABEL = rf"(?!(?:{'|'.join(_NOT_LABELS)})\b){_NAME}"
 
 
 class NetspecLexer(RegexLexer):
@@ -105,7 +109,7 @@ def textmate_grammar() -> dict:
             rule["captures"] = {k.lstrip("_"): {"name": f"{v}.netspec"} for k, v in captures.items()}
         return rule
 
-    label = rf"(?!(?:{'|'.join(KEYWORDS)})\b){_NAME}"
+    label = _LABEL
     expr = [
         {"include": "#comments"},
         match(rf"\b({'|'.join(CONTROL)})\b", "keyword.control"),

@@ -14,6 +14,7 @@ its first binding (which is how cycles can arise, and are reported).
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -42,6 +43,9 @@ class Instantiator(Protocol):
 
     def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None) -> BlockGraph | None:
         """The BlockGraph of a def with these parameters (shared when elaborated before)."""
+
+
+_PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 
 
 @dataclass(eq=False)
@@ -197,7 +201,7 @@ class BodyState:
             index = self.counters[-1]
             self.counters[-1] += 1
         if label is not None:
-            local = self.name_text(label)
+            local = self.label_text(label)
             if local is ERR:
                 return None
         elif self.counters:
@@ -212,6 +216,15 @@ class BodyState:
                     break
             self.anon[base] = n
         return self.claim_path(".".join(self.prefix + [local]), span)
+
+    def label_text(self, label: A.Name):
+        """A label's text, which must make one part of a module path: a name, or a
+        non-negative integer (`0:`, `{i}:`) as nn.Sequential numbers its members. ERR if not."""
+        text = self.name_text(label)
+        if text is not ERR and not _PATH_PART.fullmatch(text):
+            self.diags.error(f"a label must be a name or a non-negative integer, got '{text}'", label.span)
+            return ERR
+        return text
 
     def claim_path(self, path: str, span: Span) -> str | None:
         """Record a layer (or group) path; None after reporting a duplicate."""
@@ -237,7 +250,7 @@ def static_names(stmts) -> set[str]:
     """Names bound anywhere in a body (without `{}` holes): targets of forward references."""
     out = set()
     for s in walk(stmts):
-        if isinstance(s, A.Step):
+        if isinstance(s, A.Step | A.FlowExpr):
             out.update(n.id for n in (s.label, s.bind) if n is not None and len(n.parts) == 1)
         elif isinstance(s, A.Assign):
             out.update(t.id for t in s.targets if len(t.parts) == 1)

@@ -11,7 +11,7 @@ from . import ast as A
 from .errors import Span, did_you_mean
 from .ir import Op, Output, Ref, walk_refs
 from .state import BodyState, walk
-from .steps import apply_step, as_layer_step
+from .steps import apply_step, as_layer_step, flow_value
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
 from .tasks import TASKS, WEIGHT
 from .values import ERR, DimVal, has_err, is_const, is_int
@@ -124,6 +124,17 @@ def assign(b: BodyState, s: A.Assign) -> None:
         b.bind(n, b.add_call("getitem", "getitem", (v, i), {}, s.span, label=n, id_hint=n))
 
 
+def flow_expr(b: BodyState, s: A.FlowExpr) -> None:
+    """`a + x`, `_[:, 0]`: the tensor an expression computes continues the flow."""
+    if s.label is not None:
+        b.diags.error("a label names a layer, and this line computes an expression: name its value "
+                      f"with `{s.label.id} = ...`", s.label.span)
+        b.bind_as(s.label, ERR)
+        return
+    if flow_value(b, s, b.ev(s.expr), s.expr.span) is None and s.bind is not None:
+        b.bind_as(s.bind, ERR)  # failed, not undefined: one message
+
+
 def merge(b: BodyState, s: A.Merge) -> None:
     if b.flow is None:
         b.diags.error(f"'{s.op}' needs a value to merge into: nothing flows here yet", s.span)
@@ -151,7 +162,7 @@ def residual(b: BodyState, s: A.Residual) -> None:
 
 
 def group(b: BodyState, s: A.Group) -> None:
-    name = b.name_text(s.label)
+    name = b.label_text(s.label)
     if name is ERR:
         return
     if b.counters:
@@ -263,6 +274,7 @@ STATEMENTS = {
     A.Input: input_,
     A.Assign: assign,
     A.Step: apply_step,
+    A.FlowExpr: flow_expr,
     A.Merge: merge,
     A.Residual: residual,
     A.Group: group,

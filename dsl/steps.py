@@ -35,8 +35,9 @@ def as_layer_step(b: BodyState, e) -> A.Step | None:
         return None
     ref = tuple([f] + parts[::-1])
     text = ".".join(n.id for n in ref)
-    target = b.find_def(text) if len(ref) > 1 or f.id not in b.env else None
-    if target is None and len(ref) == 1 and f.id not in b.env:
+    # a call names a layer or block: labels and values never hide one (no value is callable)
+    target = b.find_def(text)
+    if target is None and len(ref) == 1:
         ldef = REGISTRY.get(f.id)
         target = ldef if ldef is not None and ldef.is_module else None
     if target is None:
@@ -93,13 +94,17 @@ def _apply(b: BodyState, s: A.Step):
         name = b.name_text(head)
         if name is ERR:
             return None
-        if name in b.env and (s.args is not None or s.inputs is not None):
+        # layer types and values live apart: a label `LayerNorm: LayerNorm(d)` hides no type
+        target = b.find_def(name) or REGISTRY.get(name)
+        if target is None and name in b.env and (s.args is not None or s.inputs is not None):
             b.diags.error(f"'{name}' is a value, not a layer", head.span)
             return None
-        target = b.find_def(name) or REGISTRY.get(name)
     else:
         name = s.ref_text
         target = b.find_def(name)
+        first = b.name_text(head)
+        if target is None and first is not ERR and (b.bound(first) or first == "_" or first in b.forward_names):
+            return flow_value(b, s, b.ev(step_expr(s)), s.span)  # `x.view(B, T, C)`: a method call
     if target is None:
         cands = [n for n, v in b.elab.program.namespace(b.entry.module).names.items()
                  if isinstance(v, DefEntry)] + list(REGISTRY)
@@ -133,6 +138,32 @@ def _apply(b: BodyState, s: A.Step):
     if s.bind is not None:
         b.bind_as(s.bind, res)
     return res
+
+
+def step_expr(s: A.Step):
+    """A step written `value.method(args)` as the expression it is."""
+    e = s.ref[0]
+    for n in s.ref[1:]:
+        e = A.Attr(e, n.id, n.span)
+    for args in (s.args, s.inputs):
+        if args is not None:
+            e = A.Call(e, args, s.span)
+    return e
+
+
+def flow_value(b: BodyState, s, v, span):
+    """The value of an expression written as a step: a tensor continues the flow (and gets
+    the step's `as` name); anything else is reported. None after an error."""
+    if has_err(v):
+        return None
+    if not isinstance(v, Ref):
+        b.diags.error(f"this line computes {format_value(v)}, not a tensor: name a constant with "
+                      "`name = ...`", span)
+        return None
+    b.flow = v
+    if s.bind is not None:
+        b.bind_as(s.bind, v)
+    return v
 
 
 def _flow_inputs(b: BodyState, s: A.Step, inputs, need: int, what: str):
