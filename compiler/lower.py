@@ -21,7 +21,7 @@ from ..dsl.tables import OPERATOR_FNS, init_call
 
 from . import ops as netspec_ops
 
-# Layers whose forward returns (output, extra): netspec keeps the first.
+# Layers whose forward returns (output, extra): netspec keeps the first (unless return_state=true).
 _FIRST_OUTPUT = {"LSTM", "GRU", "MultiheadAttention"}
 _CALL_KWARGS = {"MultiheadAttention": {"need_weights": False}}
 
@@ -91,6 +91,8 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
             return tuple(val(x) for x in v)
         if isinstance(v, list):
             return [val(x) for x in v]
+        if isinstance(v, dict):
+            return {k: val(x) for k, x in v.items()}
         return v
 
     def device():
@@ -122,10 +124,14 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
                 future = node_("call_method", "triu", (ones, 1), _name=op.id + "_future")  # True = masked
                 call_kwargs.update(attn_mask=future, is_causal=True)
             node = node_("call_module", op.path, args, call_kwargs)
-            if op.kind == "module" and op.target in _FIRST_OUTPUT:
+            if op.kind == "module" and op.target in _FIRST_OUTPUT and not op.options.get("return_state"):
                 node.name = op.id + "_out"
                 node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
                 node = node_("call_function", operator.getitem, (node, 0))
+        elif op.kind == "attr":  # `training`: the module's own flag
+            node = node_("get_attr", op.target)
+        elif op.kind == "select":  # `a if training else b`
+            node = node_("call_function", netspec_ops.select, args)
         elif op.kind == "binop":
             node = node_("call_function", OPERATOR_FNS[op.target], args)
         elif op.kind == "getitem":

@@ -19,6 +19,7 @@ from ..dsl.ir import BlockGraph
 from ..dsl.tables import DTYPE_NAMES
 
 from .metashapes import rule_for
+from .ops import LayerNorm2d
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # canonical dtype name -> torch dtype
 
@@ -69,6 +70,10 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
         return f"{label}: input {_shape(x)} is too small for kernel {layer.kernel_size}"
     if isinstance(layer, nn.modules.batchnorm._BatchNorm) and (x.dim() < 2 or x.shape[1] != layer.num_features):
         return f"{label} expects {layer.num_features} channels (dim 1), got {_shape(x)}"
+    if isinstance(layer, LayerNorm2d):
+        if x.dim() != 4 or (x.shape[1],) != tuple(layer.normalized_shape):
+            return f"{label} expects [B, {layer.normalized_shape[0]}, H, W], got {_shape(x)}"
+        return None
     if isinstance(layer, nn.LayerNorm):
         want = tuple(layer.normalized_shape)
         if tuple(x.shape[-len(want):]) != want:

@@ -26,7 +26,7 @@ from .ir import BlockGraph, Op, Ref, walk_refs
 from .loader import DefEntry, Program
 from .registry import REGISTRY
 from .schema import bind_schema
-from .tables import CONSTANTS, snake
+from .tables import CONSTANTS, RUNTIME, snake
 from .values import ERR, DimVal, format_args, has_err
 
 
@@ -67,6 +67,7 @@ class BodyState:
     bindings: dict[str, list[Ref]] = field(default_factory=dict)  # name -> every tensor bound to it
     ties: list[Op] = field(default_factory=list)  # modules with tie=, resolved at the end
     declared_outputs: bool = False  # an output or head was written (even one that failed)
+    runtime_refs: dict[str, Ref] = field(default_factory=dict)  # `training` -> the op that reads it
     exprs: Evaluator = field(init=False)
 
     def __post_init__(self):
@@ -123,6 +124,8 @@ class BodyState:
             r = Ref(None, name, span)
             self.forward.append(r)
             return r
+        if name in RUNTIME:
+            return self.runtime(name, span)
         if self.find_def(name) or name in REGISTRY:
             self.diags.error(f"'{name}' is a layer, not a value: apply it as a step", span)
         else:
@@ -171,10 +174,23 @@ class BodyState:
         if bound is None:
             return ERR
         pos, kw = bound
+        if any(a.name == "training" for a in ldef.schema) and "training" not in kw and \
+                len(pos) <= [a.name for a in ldef.schema].index("training"):
+            kw["training"] = self.runtime("training", span)  # not given: the module's mode
         kind = "method" if ldef.target.startswith("method:") else "function"
         label = name + (format_args(pos[1:], kw) if pos else "")
         return self.add_call(kind, name, tuple(pos), kw, span, label=label, flow_input=flow_input,
                              id_hint=id_hint or name)
+
+    def is_runtime(self, value) -> bool:
+        return isinstance(value, Ref) and any(value.node == r.node for r in self.runtime_refs.values())
+
+    def runtime(self, name: str, span: Span) -> Ref:
+        """The op reading a run-time value of the module (`training`), made on first use."""
+        if name not in self.runtime_refs:
+            op = Op(self.new_id(name), "attr", name, span, cluster=self.cluster(), label=name)
+            self.runtime_refs[name] = self.add_op(op)
+        return self.runtime_refs[name]
 
     def materialize(self, v):
         """DimVals become size(x, i) ops the first time a runtime value is needed."""

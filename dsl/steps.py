@@ -17,6 +17,7 @@ from .registry import COMMON_MODULE_KWARGS, REGISTRY, LayerDef
 from .schema import bind_schema
 from .state import BodyState
 from .tables import INITS
+from .tasks import TASKS
 from .values import ERR, LayerPath, format_args, format_value, has_err, is_const
 
 
@@ -106,6 +107,9 @@ def _apply(b: BodyState, s: A.Step):
         if target is None and first is not ERR and (b.bound(first) or first == "_" or first in b.forward_names):
             return flow_value(b, s, b.ev(step_expr(s)), s.span)  # `x.view(B, T, C)`: a method call
     if target is None:
+        if name in TASKS:  # `head: classify`: a head without its name reads as a labelled step
+            b.diags.error(f"'{name}' is a head task: write `head NAME: {name}`", head.span)
+            return None
         cands = [n for n, v in b.elab.program.namespace(b.entry.module).names.items()
                  if isinstance(v, DefEntry)] + list(REGISTRY)
         b.diags.error(f"unknown layer '{name}'{did_you_mean(name, cands)}", head.span)
@@ -115,9 +119,13 @@ def _apply(b: BodyState, s: A.Step):
         inputs = [b.ev(a.value) for a in s.inputs]
         if any(has_err(v) for v in inputs):
             return None
-        for a, v in zip(s.inputs, inputs):
-            if a.name is not None or not isinstance(v, Ref):
-                b.diags.error(f"inputs of a layer are tensors given by position, got {a.name or v!r}", a.span)
+        state = isinstance(target, LayerDef) and target.extra.get("state_input")
+        for i, (a, v) in enumerate(zip(s.inputs, inputs)):
+            # a recurrent layer's initial state may be a tuple: LSTM(...)(x, (h0, c0))
+            is_state = state and i == 1 and isinstance(v, tuple) and v and all(isinstance(x, Ref) for x in v)
+            if a.name is not None or not (isinstance(v, Ref) or is_state):
+                b.diags.error(f"inputs of a layer are tensors given by position, got {a.name or format_value(v)}",
+                              a.span)
                 return None
     if isinstance(target, ModuleNamespace):
         b.diags.error(f"'{name}' is an imported file; name one of its blocks: {name}.Block", head.span)
@@ -203,6 +211,7 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
         if spec.name in ldef.extra.get("force", ()) and spec.name not in kw:
             kw[spec.name] = spec.default
     call_kw = {k: kw.pop(k) for k in ldef.extra.get("call_args", ()) if k in kw}  # forward(), not __init__
+    options = {k: kw.pop(k) for k in ldef.extra.get("options", ()) if k in kw}  # netspec's, not torch's
     for v in list(pos) + list(kw.values()):
         if not is_const(v):
             b.diags.error(f"arguments of {ldef.name} must be known at compile time", s.span)
@@ -210,7 +219,7 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
     op = Op(b.new_id(path, path), "module", ldef.name, s.span, tuple(tensor_in), call_kw, path=path,
             cluster=b.cluster(), category=ldef.category, ctor_args=tuple(pos), ctor_kwargs=kw,
             flow_input=tensor_in[0].node if tensor_in and inputs is None else None, doc=s.doc,
-            label=_layer_label(ldef, pos, kw))
+            label=_layer_label(ldef, pos, dict(kw, **options)), options=options)
     _module_extras(b, op, special)
     return b.add_op(op)
 
