@@ -171,6 +171,7 @@ def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> di
         names = ", ".join(op.id for op in block.inputs)
         raise NetspecError([Diagnostic("error", f"--input: model '{block.name}' has no input "
                                        f"'{sorted(unknown)[0]}'; inputs: {names}")])
+    sizes: dict[str, int] = {}  # symbol -> its size: from an --input, else from its default anywhere
     for op in block.inputs:
         if op.id in overrides:
             shape = tuple(overrides[op.id])
@@ -178,9 +179,17 @@ def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> di
                 raise NetspecError([Diagnostic("error", f"--input {op.id}: expected {len(op.dims)} dims, "
                                                f"got {list(shape)}", op.span)])
             out[op.id] = shape
-            continue
-        out[op.id] = tuple(d if isinstance(d, int) else (d[1] or 1) for d in (op.dims or ()))
-    return out
+            for d, n in zip(op.dims or (), shape):
+                if isinstance(d, tuple):
+                    sizes.setdefault(d[0], n)
+    for op in block.inputs:
+        for d in op.dims or ():
+            if isinstance(d, tuple) and d[1] is not None:
+                sizes.setdefault(d[0], d[1])  # `input h: [1, B, 8]` after `input x: [B=3, ...]`: B is 3
+    for op in block.inputs:
+        if op.id not in out:
+            out[op.id] = tuple(d if isinstance(d, int) else sizes.get(d[0], 1) for d in (op.dims or ()))
+    return {op.id: out[op.id] for op in block.inputs}
 
 
 def propagate(gm: fx.GraphModule, block: BlockGraph, input_shapes: dict[str, tuple]):
