@@ -9,6 +9,7 @@ with notes naming the block instantiations it sits in. No torch traceback escape
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -88,13 +89,24 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
 
 
 class ShapeProp(fx.Interpreter):
-    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True):
+    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True,
+                 in_loop: bool = False):
         super().__init__(gm, garbage_collect_values=True)
         self.block, self.prefix, self.table = block, prefix, table
         self.fast = fast  # shape rules for meta tensors; off when running real tensors
         self.ops = {op.id: op for op in block.ops()}
         self.blocks = {op.path: op for op in self.ops.values() if op.kind == "block"}
         self.symbols: dict[str, int] = {}
+        # a line that made several layers (a loop's body) does not say which one failed: the path does
+        spans = Counter(op.span for op in self.ops.values() if op.path)
+        self.shared = {sp for sp, n in spans.items() if n > 1}
+        self.in_loop = in_loop  # this block was instantiated on such a line
+
+    def _where(self, op) -> str:
+        """`features.30: ` when the op's line alone does not say which layer failed, else ''."""
+        if op.path and (self.in_loop or op.span in self.shared):
+            return f"{self.prefix}{op.path}: "
+        return ""
 
     def run_node(self, n: fx.Node):
         op = self.ops.get(n.meta.get("netspec_op"))
@@ -113,7 +125,7 @@ class ShapeProp(fx.Interpreter):
                 shapes = ", ".join(_shape(a) for a in args if isinstance(a, torch.Tensor))
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 msg = f"{op.label} failed" + (f" on inputs {shapes}" if shapes else "") + f": {first}"
-            raise _Failure(Diagnostic("error", msg, op.span)) from None
+            raise _Failure(Diagnostic("error", self._where(op) + msg, op.span)) from None
         if op is not None and n.meta.get("netspec_op") == op.id:
             meta = describe(result)
             if meta is not None:
@@ -156,7 +168,8 @@ class ShapeProp(fx.Interpreter):
         op = self.blocks.get(target)
         if isinstance(sub, fx.GraphModule) and op is not None:
             try:
-                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast).run(*args)
+                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast,
+                                 self.in_loop or op.span in self.shared).run(*args)
             except _Failure as f:
                 f.diag.notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise

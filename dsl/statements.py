@@ -13,8 +13,8 @@ from .ir import Op, Output, Ref, walk_refs
 from .state import BodyState, walk
 from .steps import apply_step, as_layer_step, flow_value
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
-from .tasks import TASKS, WEIGHT
-from .values import ERR, DimVal, has_err, is_const, is_int
+from .tasks import TASKS
+from .values import ERR, DimVal, format_value, has_err, is_const, is_int
 
 
 def run_body(b: BodyState) -> None:
@@ -225,30 +225,44 @@ def output(b: BodyState, s: A.Output) -> None:
 
 
 def head(b: BodyState, s: A.Head) -> None:
-    task_args = {}
-    for a in s.task_args:
-        if a.name == "target":  # the input this head reproduces, by name
-            tname = a.value.id if isinstance(a.value, A.Name) else a.value.value \
-                if isinstance(a.value, A.String) else None
-            inputs = [op.id for op in b.block.inputs]
-            if tname not in inputs:
-                b.diags.error(f"target= names an input of this model ({', '.join(inputs)})"
-                              + did_you_mean(str(tname), inputs), a.value.span)
-            else:
-                task_args["target"] = tname
-            continue
-        v = b.ev(a.value)
-        if a.name is None:
-            b.diags.error("task arguments are keywords: weight=..., target=...", a.span)
-        elif not has_err(v):
-            task_args[a.name] = v
-    if s.task is not None and s.task not in TASKS:
+    task = TASKS.get(s.task) if s.task is not None else None
+    if s.task is not None and task is None:
         b.diags.error(f"unknown task '{s.task}'{did_you_mean(s.task, TASKS)}; tasks: {', '.join(TASKS)}",
                       s.task_span)
-    w = task_args.get(WEIGHT.name, WEIGHT.default)
-    if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0):
-        b.diags.error(f"head weight must be a non-negative number, got {w!r}", s.span)
+    task_args = {}
+    for a in s.task_args:
+        if task is None:
+            continue  # an unknown task's arguments mean nothing yet
+        arg = task.arg(a.name) if a.name is not None else None
+        if arg is None:
+            takes = ", ".join(f"{t.name}=" for t in task.args)
+            what = "keywords" if a.name is None else f"'{a.name}'{did_you_mean(a.name, [t.name for t in task.args])}"
+            b.diags.error((f"task arguments are keywords: {s.task} takes {takes}" if a.name is None else
+                           f"task '{s.task}' has no argument {what}; it takes {takes}"), a.span)
+            continue
+        v = _task_arg(b, arg, a)
+        if v is not ERR:
+            task_args[a.name] = v
     _add_output(b, s.name, s.expr, s.span, s.task, task_args, True, s.doc)
+
+
+def _task_arg(b: BodyState, arg, a: A.Arg):
+    """The value of one task argument, checked by its kind; ERR after reporting."""
+    if arg.kind == "input":  # the input this head predicts or reproduces, by name
+        name = a.value.id if isinstance(a.value, A.Name) else a.value.value if isinstance(a.value, A.String) else None
+        inputs = [op.id for op in b.block.inputs]
+        if name not in inputs:
+            b.diags.error(f"{arg.name}= names an input of this model ({', '.join(inputs)})"
+                          + did_you_mean(str(name), inputs), a.value.span)
+            return ERR
+        return name
+    v = b.ev(a.value)
+    if has_err(v):
+        return ERR
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0):
+        b.diags.error(f"head {arg.name} must be a non-negative number, got {format_value(v)}", a.value.span)
+        return ERR
+    return v
 
 
 def _add_output(b: BodyState, name: str, expr, span: Span, task, task_args: dict, is_head: bool, doc) -> None:
