@@ -64,12 +64,14 @@ def cmd_check(args) -> int:
     from ..dsl.loader import load
     from ..dsl.params import parse_overrides
 
+    from .report import CheckReport
+
     if args.explain is not None:
         print(explain(find(args.explain)), end="")
         return EXIT_OK
     silenced = {find(c).code for c in args.no_lint}
     source, name = _source(args)
-    report = _Report(args.json, silenced)
+    report = CheckReport(args.json, silenced)
     if args.all:
         source, _ = resolve_source(source)
         try:
@@ -114,70 +116,6 @@ def cmd_check(args) -> int:
             summary["weights"] = {"file": args.weights, "tensors": len(loaded.loaded)}
             report.line(f"{args.weights}: all {len(loaded.loaded)} tensors fit model {info.name}")
     return report.finish()
-
-
-class _Report:
-    """What `check` says: lines and diagnostics as it goes, or one JSON object at the end
-    (`--json`): {"ok", "models": [...], "diagnostics": [{file, line, col, end, severity, code,
-    message, notes}]}. Lints named by --no-lint are left out."""
-
-    def __init__(self, as_json: bool, silenced: set[str]):
-        self.json, self.silenced = as_json, silenced
-        self.models: list[dict] = []
-        self.diagnostics: list = []
-        self.ok = True
-
-    def _diags(self, diags) -> None:
-        diags = [d for d in diags if d.code not in self.silenced]
-        self.diagnostics += diags
-        if not self.json:
-            _print_diags(diags)
-
-    def model(self, warnings, summary: dict, line: str) -> None:
-        self._diags(warnings)
-        self.models.append(summary)
-        self.line(line)
-
-    def line(self, text: str) -> None:
-        if not self.json:
-            print(text)
-
-    def errors(self, diags) -> None:
-        self.ok = False
-        self._diags(diags)
-
-    def failed(self, diags, message: str | None = None) -> int:
-        self.errors(diags)
-        if message and not self.json:
-            print(message, file=sys.stderr)
-        elif message:
-            self.diagnostics.append(_Plain(message.removeprefix("error: ")))
-        return self.finish()
-
-    def finish(self) -> int:
-        if self.json:
-            print(json.dumps({"ok": self.ok, "models": self.models,
-                              "diagnostics": [diagnostic_json(d) for d in self.diagnostics]}, indent=2))
-        return EXIT_OK if self.ok else EXIT_ERROR
-
-
-class _Plain:
-    """A problem with no location, as a diagnostic."""
-
-    def __init__(self, message: str):
-        self.severity, self.message, self.span, self.notes, self.code = "error", message, None, [], None
-
-
-def diagnostic_json(d) -> dict:
-    """One diagnostic as `check --json` writes it (positions 1-based, `end` exclusive)."""
-    def where(span) -> dict:
-        if span is None:
-            return {"file": None, "line": None, "col": None, "end": None}
-        end = {"line": span.end_line, "col": span.end_col} if span.end_line else None
-        return {"file": span.file, "line": span.line, "col": span.col, "end": end}
-
-    return {**where(d.span), "severity": d.severity, "code": d.code, "message": d.message,
-            "notes": [{**where(s), "message": m} for s, m in d.notes]}
 
 
 def cmd_render(args) -> int:

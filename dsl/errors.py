@@ -75,6 +75,20 @@ class Diagnostic:
     def __str__(self) -> str:
         return self.format()
 
+    def as_json(self) -> dict:
+        """As `check --json` writes it: file, line, col, end ({line, col}, exclusive), severity,
+        code, message, notes (each with its own file, line, col, end and message); positions
+        are 1-based, and null for a problem with no location."""
+        return {**_where(self.span), "severity": self.severity, "code": self.code, "message": self.message,
+                "notes": [{**_where(s), "message": m} for s, m in self.notes]}
+
+
+def _where(span: Span | None) -> dict:
+    if span is None:
+        return {"file": None, "line": None, "col": None, "end": None}
+    end = {"line": span.end_line, "col": span.end_col} if span.end_line else None
+    return {"file": span.file, "line": span.line, "col": span.col, "end": end}
+
 
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m", "note": "\033[1;36m"}
 

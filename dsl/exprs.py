@@ -98,7 +98,9 @@ class Evaluator:
         return self.ev(e)
 
     def ev_path(self, e):
-        """tie=transformer.wte names a layer by its path."""
+        """tie=transformer.wte names a layer by its path (`tie="features.0"` when it is numbered)."""
+        if isinstance(e, A.String):
+            return LayerPath(e.value)
         parts = []
         while isinstance(e, A.Attr):
             parts.append(e.name)

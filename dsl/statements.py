@@ -3,18 +3,19 @@
 `run_body(state)` runs the statements in order, threading the *flow* (the value the next
 step applies to): loops unroll, `if`s choose a branch, groups name their members. At the
 end it resolves forward references and `tie=`, supplies a block's default output, and
-draws the graph's edges. Steps (applying a layer) are in dsl/steps.py.
+draws the graph's edges. Steps (applying a layer) are in dsl/steps.py, outputs and heads
+in dsl/heads.py.
 """
 from __future__ import annotations
 
 from . import ast as A
-from .errors import Span, did_you_mean
+from .errors import did_you_mean
+from .heads import head, output
 from .ir import Op, Output, Ref, walk_refs
 from .state import BodyState, walk
-from .steps import apply_step, as_layer_step, flow_value
+from .steps import apply_step, as_layer_step, flow_value, label_on_expression
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
-from .tasks import TASKS
-from .values import ERR, DimVal, format_value, has_err, is_const, is_int
+from .values import ERR, DimVal, has_err, is_const, is_int
 
 
 def run_body(b: BodyState) -> None:
@@ -127,8 +128,7 @@ def assign(b: BodyState, s: A.Assign) -> None:
 def flow_expr(b: BodyState, s: A.FlowExpr) -> None:
     """`a + x`, `_[:, 0]`: the tensor an expression computes continues the flow."""
     if s.label is not None:
-        b.diags.error("a label names a layer, and this line computes an expression: name its value "
-                      f"with `{s.label.id} = ...`", s.label.span)
+        label_on_expression(b, s.label)
         b.bind_as(s.label, ERR)
         return
     if flow_value(b, s, b.ev(s.expr), s.expr.span) is None and s.bind is not None:
@@ -218,68 +218,6 @@ def if_(b: BodyState, s: A.If) -> None:
             return
     if s.orelse:
         run(b, s.orelse)
-
-
-def output(b: BodyState, s: A.Output) -> None:
-    _add_output(b, s.name, s.expr, s.span, None, {}, False, s.doc)
-
-
-def head(b: BodyState, s: A.Head) -> None:
-    task = TASKS.get(s.task) if s.task is not None else None
-    if s.task is not None and task is None:
-        b.diags.error(f"unknown task '{s.task}'{did_you_mean(s.task, TASKS)}; tasks: {', '.join(TASKS)}",
-                      s.task_span)
-    task_args = {}
-    for a in s.task_args:
-        if task is None:
-            continue  # an unknown task's arguments mean nothing yet
-        arg = task.arg(a.name) if a.name is not None else None
-        if arg is None:
-            takes = ", ".join(f"{t.name}=" for t in task.args)
-            what = "keywords" if a.name is None else f"'{a.name}'{did_you_mean(a.name, [t.name for t in task.args])}"
-            b.diags.error((f"task arguments are keywords: {s.task} takes {takes}" if a.name is None else
-                           f"task '{s.task}' has no argument {what}; it takes {takes}"), a.span)
-            continue
-        v = _task_arg(b, arg, a)
-        if v is not ERR:
-            task_args[a.name] = v
-    _add_output(b, s.name, s.expr, s.span, s.task, task_args, True, s.doc)
-
-
-def _task_arg(b: BodyState, arg, a: A.Arg):
-    """The value of one task argument, checked by its kind; ERR after reporting."""
-    if arg.kind == "input":  # the input this head predicts or reproduces, by name
-        name = a.value.id if isinstance(a.value, A.Name) else a.value.value if isinstance(a.value, A.String) else None
-        inputs = [op.id for op in b.block.inputs]
-        if name not in inputs:
-            b.diags.error(f"{arg.name}= names an input of this model ({', '.join(inputs)})"
-                          + did_you_mean(str(name), inputs), a.value.span)
-            return ERR
-        return name
-    v = b.ev(a.value)
-    if has_err(v):
-        return ERR
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0):
-        b.diags.error(f"head {arg.name} must be a non-negative number, got {format_value(v)}", a.value.span)
-        return ERR
-    return v
-
-
-def _add_output(b: BodyState, name: str, expr, span: Span, task, task_args: dict, is_head: bool, doc) -> None:
-    b.declared_outputs = True
-    v = b.ev(expr) if expr is not None else b.flow
-    if v is None:
-        b.diags.error(f"'{name}': nothing flows here yet", span)
-        return
-    if has_err(v):
-        return
-    if not isinstance(v, Ref):
-        b.diags.error(f"'{name}' must be a tensor, got {v!r}", span)
-        return
-    if any(o.name == name for o in b.block.outputs):
-        b.diags.error(f"duplicate output '{name}'", span)
-        return
-    b.block.outputs.append(Output(name, v, span, task, task_args, is_head, doc))
 
 
 STATEMENTS = {

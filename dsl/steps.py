@@ -105,6 +105,9 @@ def _apply(b: BodyState, s: A.Step):
         target = b.find_def(name)
         first = b.name_text(head)
         if target is None and first is not ERR and (b.bound(first) or first == "_" or first in b.forward_names):
+            if s.label is not None:  # `y: x.view(B, T, C)`: a method call makes no layer to name
+                label_on_expression(b, s.label)
+                return None
             return flow_value(b, s, b.ev(step_expr(s)), s.span)  # `x.view(B, T, C)`: a method call
     if target is None:
         if name in TASKS:  # `head: classify`: a head without its name reads as a labelled step
@@ -157,6 +160,11 @@ def step_expr(s: A.Step):
         if args is not None:
             e = A.Call(e, args, s.span)
     return e
+
+
+def label_on_expression(b: BodyState, label: A.Name) -> None:
+    b.diags.error("a label names a layer, and this line computes an expression: name its value "
+                  f"with `{label.id} = ...`", label.span)
 
 
 def flow_value(b: BodyState, s, v, span):

@@ -70,6 +70,18 @@ def test_hole_labels_number_layers_in_a_loop():
     """) == ["layers.0", "layers.1", "layers.2"]
 
 
+def test_a_numbered_layer_is_tied_by_a_quoted_path():
+    g = elaborate(spec("""
+        model M():
+            input x: long[B=1, 4]
+            emb:
+                0: Embedding(10, 4)
+            out: Linear(4, 10, bias=false, tie="emb.0")
+            head y
+    """)).graph
+    assert g.op("out").tie[0] == "emb.0"
+
+
 def test_a_label_must_make_one_path_part():
     assert errors("""
         model M():
@@ -177,9 +189,11 @@ def test_expression_steps_report_their_misuse():
             input x: float[B=1, 4]
             y: _ * 2
             3 * 4
+            z: x.view(1, 2, 2)
             head out
     """) == [(3, 5, "a label names a layer, and this line computes an expression: name its value with `y = ...`"),
-             (4, 5, "this line computes 12, not a tensor: name a constant with `name = ...`")]
+             (4, 5, "this line computes 12, not a tensor: name a constant with `name = ...`"),
+             (5, 5, "a label names a layer, and this line computes an expression: name its value with `z = ...`")]
 
 
 def test_a_leading_sign_is_still_a_merge():
