@@ -68,6 +68,8 @@ class BodyState:
     ties: list[Op] = field(default_factory=list)  # modules with tie=, resolved at the end
     declared_outputs: bool = False  # an output or head was written (even one that failed)
     runtime_refs: dict[str, Ref] = field(default_factory=dict)  # `training` -> the op that reads it
+    loops: int = 0  # how many loops (`for`, `repeat`) the current statement is in
+    loop_errors: set = field(default_factory=set)  # (message, span) reported with a layer's path
     exprs: Evaluator = field(init=False)
 
     def __post_init__(self):
@@ -242,6 +244,13 @@ class BodyState:
             return ERR
         return text
 
+    def layer_reporter(self, path: str | None) -> Reporter:
+        """Where a layer step reports: inside a loop, its line made several layers, so each
+        problem names the layer's path (`proj3: Linear: ...`), once for all iterations."""
+        if not self.loops or path is None:
+            return self.diags
+        return _PathReporter(self, f"{path}: ")
+
     def claim_path(self, path: str, span: Span) -> str | None:
         """Record a layer (or group) path; None after reporting a duplicate."""
         if path in self.paths:
@@ -249,6 +258,20 @@ class BodyState:
             return None
         self.paths[path] = span
         return path
+
+
+class _PathReporter:
+    def __init__(self, state: BodyState, prefix: str):
+        self.state, self.prefix = state, prefix
+
+    def error(self, message: str, span: Span | None, notes=()):
+        if (message, span) in self.state.loop_errors:  # the same mistake in another iteration
+            return None
+        self.state.loop_errors.add((message, span))
+        return self.state.diags.error(self.prefix + message, span, notes)
+
+    def warning(self, message: str, span: Span | None, notes=(), **kw):
+        return self.state.diags.warning(message, span, notes, **kw)
 
 
 # ---------- what a body binds, read before it runs ----------

@@ -189,9 +189,11 @@ def for_(b: BodyState, s: A.For) -> None:
     if not (isinstance(values, (list, tuple)) and is_const(values)):
         b.diags.error(f"a loop needs a compile-time list or range, got {values!r}", s.iter.span)
         return
+    b.loops += 1
     for x in values:
         b.env[s.var] = x
         run(b, s.body)
+    b.loops -= 1
 
 
 def repeat(b: BodyState, s: A.Repeat) -> None:
@@ -201,8 +203,10 @@ def repeat(b: BodyState, s: A.Repeat) -> None:
     if not (is_int(n) and n >= 0):
         b.diags.error(f"repeat needs a non-negative integer, got {n!r}", s.count.span)
         return
+    b.loops += 1
     for _ in range(n):
         run(b, s.body)
+    b.loops -= 1
 
 
 def if_(b: BodyState, s: A.If) -> None:

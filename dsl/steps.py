@@ -200,7 +200,8 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
         return None
     special = {k: (v, sp) for k, v, sp in args if k in COMMON_MODULE_KWARGS and k not in own}
     args = [a for a in args if a[0] not in special]
-    bound = bind_schema(ldef, args, s.span, b.diags)
+    path = b.module_path(s.label, ldef.name, s.label.span if s.label else s.span)
+    bound = bind_schema(ldef, args, s.span, b.layer_reporter(path))
     tensor_in = _flow_inputs(b, s, inputs, ldef.inputs, ldef.name)
     if tensor_in is None:
         return None
@@ -211,7 +212,6 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
         want = f"{ldef.inputs}" if most == ldef.inputs else f"{ldef.inputs} to {most}"
         b.diags.error(f"{ldef.name} takes {want} input(s), got {len(tensor_in)}", s.span)
         return None
-    path = b.module_path(s.label, ldef.name, s.label.span if s.label else s.span)
     if bound is None or path is None:
         return None
     pos, kw = bound

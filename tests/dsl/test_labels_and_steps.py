@@ -263,3 +263,20 @@ def test_a_state_is_refused_where_a_layer_takes_none():
             Linear(4, 4)(x, (x, x))
             head out
     """) == [(3, 21, "inputs of a layer are tensors given by position, got (x, x)")]
+
+
+def test_an_argument_error_in_a_loop_names_the_layer_once():
+    assert errors("""
+        model M(widths=[4, 8, 0, 16]):
+            input x: float[B=1, 4]
+            layers:
+                for i in range(len(widths) - 1):
+                    Linear(widths[i], widths[i + 1])
+            for i in range(3):
+                Linear(16, 16, bias=5)
+            Linear(16, 16, bias=6)
+            head out
+    """) == [(5, 31, "layers.1: Linear: 'out_features' must be a positive integer, got 0"),
+             (5, 20, "layers.2: Linear: 'in_features' must be a positive integer, got 0"),
+             (7, 24, "linear: Linear: 'bias' must be true or false, got 5"),
+             (8, 20, "Linear: 'bias' must be true or false, got 6")]
