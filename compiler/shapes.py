@@ -37,8 +37,9 @@ class TensorMeta:
 def describe(value):
     if isinstance(value, torch.Tensor):
         return TensorMeta(tuple(value.shape), str(value.dtype).replace("torch.", ""))
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        return tuple(describe(v) for v in value)
+    if isinstance(value, (tuple, list)) and value:  # LSTM's (output, (h, c)): nested as it is
+        parts = tuple(describe(v) for v in value)
+        return parts if all(p is not None for p in parts) else None
     return None
 
 

@@ -109,3 +109,11 @@ def test_stepping_with_the_state_equals_one_pass():
         h, c = out["h_out"], out["c_out"]
     want, _ = whole(step.emb(seq))
     torch.testing.assert_close(torch.cat(logits, dim=1), step.fc(want))
+
+
+def test_the_shapes_of_a_whole_result_nest_like_it():
+    from netspec.compiler.summary import summarize
+    a = netspec.analyze(doc_example("Seq2SeqRNN"))
+    rows = {r["name"]: r for r in summarize(a)["layers"]}
+    assert rows["encoder"]["shape"] == [[2, 7, 32], [[1, 2, 32], [1, 2, 32]]]
+    assert rows["decoder"]["shape"] == [2, 5, 32]
