@@ -12,10 +12,10 @@ import sys
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
-def spec_options(p: argparse.ArgumentParser, *, model=True, inputs=True):
+def spec_options(p: argparse.ArgumentParser, *, model=True, inputs=True, optional_file=False):
     """The spec argument and the options that pick and size its model (every command shares them)."""
-    p.add_argument("file", help="a .nn spec file, a standard-library name (gpt2, resnet, ResNet50) "
-                   "or '-' for standard input")
+    p.add_argument("file", nargs="?" if optional_file else None,
+                   help="a .nn spec file, a standard-library name (gpt2, resnet, ResNet50) or '-' for standard input")
     if model:
         p.add_argument("--model", help="which model of the file (default: its `default model` or only model)")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="K=V",
@@ -60,46 +60,62 @@ def cmd_check(args) -> int:
     from ..dsl.errors import NetspecError
     from ..dsl.frontend import elaborate
     from ..dsl.library import resolve_source
+    from ..dsl.lints import explain, find
     from ..dsl.loader import load
     from ..dsl.params import parse_overrides
 
+    from .report import CheckReport
+
+    if args.explain is not None:
+        print(explain(find(args.explain)), end="")
+        return EXIT_OK
+    silenced = {find(c).code for c in args.no_lint}
     source, name = _source(args)
+    report = CheckReport(args.json, silenced)
     if args.all:
         source, _ = resolve_source(source)
-        program = load(source, extra_paths=args.path, file=name)
+        try:
+            program = load(source, extra_paths=args.path, file=name)
+        except NetspecError as e:
+            return report.failed(e.diagnostics)
         models = [d.name for d in program.models()]
         if not models:
-            print(f"error: {args.file} defines no model (only blocks?)", file=sys.stderr)
-            return EXIT_ERROR
+            return report.failed([], f"error: {args.file} defines no model (only blocks?)")
     else:
         models = [args.model]
-    failed = False
     for model in models:
         try:
             if args.no_shapes:
                 checked = elaborate(source, model, parse_overrides(args.overrides), extra_paths=args.path,
                                     file=name)
-                _print_diags(checked.warnings)
                 g = checked.graph
-                ins = ", ".join(op.id for op in g.inputs)
-                heads = ", ".join(o.name for o in g.outputs)
-                print(f"{args.file}: model {g.name} ok: inputs {ins}; heads {heads}")
+                report.model(checked.warnings, {"name": g.name, "inputs": [op.id for op in g.inputs],
+                                                "heads": [o.name for o in g.outputs]},
+                             f"{args.file}: model {g.name} ok: inputs {', '.join(op.id for op in g.inputs)}; "
+                             f"heads {', '.join(o.name for o in g.outputs)}")
                 continue
             a = _analyze(args, model=model)
         except NetspecError as e:
-            _print_diags(e.diagnostics)
-            failed = True
+            report.errors(e.diagnostics)
             continue
-        _print_diags(a.checked.warnings)
         info = a.info
         ins = ", ".join(f"{i.name} {i.dtype}{_shape(i.shape)}" for i in info.inputs)
         heads = ", ".join(f"{h.name}{_shape(h.shape or ())}" + (f" ({h.task})" if h.task else "") for h in info.heads)
-        print(f"{args.file}: model {info.name} ok: inputs {ins}; heads {heads}; {a.num_params:,} parameters")
+        summary = {"name": info.name, "params": a.num_params,
+                   "inputs": [{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in info.inputs],
+                   "heads": [{"name": h.name, "task": h.task, "shape": list(h.shape or ())} for h in info.heads]}
+        report.model(a.checked.warnings, summary,
+                     f"{args.file}: model {info.name} ok: inputs {ins}; heads {heads}; {a.num_params:,} parameters")
         if args.weights:  # keys and shapes against the meta model: nothing is allocated for the model
             from .weights import load_weights
-            report = load_weights(a.module, args.weights, convert=args.convert)
-            print(f"{args.weights}: all {len(report.loaded)} tensors fit model {info.name}")
-    return EXIT_ERROR if failed else EXIT_OK
+            try:
+                loaded = load_weights(a.module, args.weights, convert=args.convert)
+            except NetspecError as e:
+                report.errors(e.diagnostics)
+                continue
+            summary["weights"] = {"file": args.weights, "tensors": len(loaded.loaded)}
+            report.line(f"{args.weights}: all {len(loaded.loaded)} tensors fit model {info.name}")
+    return report.finish()
 
 
 def cmd_render(args) -> int:
@@ -154,13 +170,39 @@ def cmd_compile(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from ..dsl.registry import REGISTRY
+    from ..dsl.registry import COMMON_MODULE_KWARGS, REGISTRY
+    from ..dsl.tasks import TASKS
 
-    for name, d in sorted(REGISTRY.items(), key=lambda kv: (kv[1].kind, kv[0].lower())):
+    layers = sorted(REGISTRY.values(), key=lambda d: (d.kind, d.name.lower()))
+    if args.json:
+        print(json.dumps({
+            "layers": [{"name": d.name, "kind": d.kind, "category": d.category, "inputs": d.inputs,
+                        "args": [_arg_json(d, a) for a in d.schema], "doc": d.doc} for d in layers],
+            "module_args": COMMON_MODULE_KWARGS,
+            "tasks": [{"name": t.name, "doc": t.doc, "needs": list(t.needs), "loss": t.loss,
+                       "metrics": list(t.metrics), "output": t.output,
+                       "args": [{"name": a.name, "kind": a.kind, "default": a.default, "doc": a.doc}
+                                for a in t.args]} for t in TASKS.values()],
+        }, indent=2))
+        return EXIT_OK
+    for d in layers:
         sig = ", ".join(("*" if a.variadic else "") + a.name + ("" if a.required or a.variadic else f"={a.default!r}")
                         for a in d.schema)
-        print(f"{d.kind:8} {d.category:10} {name}({sig})" + (f"  — {d.doc}" if d.doc else ""))
+        print(f"{d.kind:8} {d.category:10} {d.name}({sig})" + (f"  — {d.doc}" if d.doc else ""))
+    for t in TASKS.values():
+        sig = ", ".join(f"{a.name}={a.default!r}" if a.default is not None else f"{a.name}=<{a.kind}>"
+                        for a in t.args)
+        print(f"{'task':8} {'head':10} {t.name}({sig})  — {t.doc}")
     return EXIT_OK
+
+
+def _arg_json(d, a) -> dict:
+    out = {"name": a.name, "type": a.type, "required": a.required, "variadic": a.variadic}
+    if not a.required and not a.variadic:
+        out["default"] = a.default
+    if a.name in d.extra.get("choices", {}):
+        out["choices"] = list(d.extra["choices"][a.name])
+    return out
 
 
 def cmd_models(args) -> int:
@@ -183,13 +225,24 @@ def cmd_models(args) -> int:
 
 
 def _check_args(p):
-    spec_options(p)
+    spec_options(p, optional_file=True)
     p.add_argument("--all", action="store_true", help="check every model of the file")
+    p.add_argument("--json", action="store_true", help="print one JSON object: ok, models, and diagnostics "
+                   "(file, line, col, end, severity, code, message, notes)")
+    p.add_argument("--no-lint", action="extend", nargs="+", default=[], metavar="CODE",
+                   help="leave out these lints (codes or names, e.g. NS104 norm-with-dropout); one line is "
+                        "silenced with a comment: # netspec: ignore[NS104]")
+    p.add_argument("--explain", metavar="CODE", help="print why a lint warns and how to fix it, and exit")
     p.add_argument("--no-shapes", action="store_true", help="structural checks only (no torch, no shapes)")
     p.add_argument("--weights", metavar="FILE", help="also check that a checkpoint (.safetensors / .pt) "
                    "fits: every key present, no extra keys, every shape equal")
     p.add_argument("--convert", choices=["transformers"], help="convert --weights from this naming first")
-    return cmd_check
+
+    def check(args) -> int:
+        if args.file is None and args.explain is None:
+            p.error("the following arguments are required: file")
+        return cmd_check(args)
+    return check
 
 
 def _render_args(p):
@@ -244,6 +297,13 @@ def _compile_args(p):
     return cmd_compile
 
 
+def _layers_args(p):
+    p.add_argument("--json", action="store_true", help="print a JSON object: layers (name, kind, category, "
+                   "inputs, args, doc), module_args (what every layer with weights takes), tasks (head tasks "
+                   "and their args)")
+    return cmd_layers
+
+
 def _models_args(p):
     p.add_argument("--json", action="store_true",
                    help="print a JSON list: name, file, default, params, inputs, reference")
@@ -252,7 +312,7 @@ def _models_args(p):
 
 # command -> function that adds its arguments and returns its handler
 ARGUMENTS = {"check": _check_args, "render": _render_args, "summary": _summary_args, "compile": _compile_args,
-             "layers": lambda p: cmd_layers, "models": _models_args}
+             "layers": _layers_args, "models": _models_args}
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:

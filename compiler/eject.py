@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import textwrap
 
 
@@ -183,11 +184,13 @@ def eject(source, model: str | None = None, overrides: dict | None = None, *, ex
     g = a.graph
     ej = _Ejector()
     top = ej.class_for(g, class_name or g.name)
-    helpers = []
     used = set(ej.globals.values())
-    for obj in netspec_ops.EJECTED_SOURCES:
-        if obj in used or any(obj.__name__ in c for c in ej.classes):
-            helpers.append(inspect.getsource(obj))
+    wanted = [obj for obj in netspec_ops.EJECTED_SOURCES
+              if obj in used or any(obj.__name__ in c for c in ej.classes)]
+    for obj in wanted:  # and what they call (StochasticDepth calls stochastic_depth)
+        wanted += [o for o in netspec_ops.EJECTED_SOURCES
+                   if o not in wanted and re.search(rf"\b{o.__name__}\(", inspect.getsource(obj))]
+    helpers = [inspect.getsource(obj) for obj in netspec_ops.EJECTED_SOURCES if obj in wanted]
     # fx names a non-torch function by its module path (compiler_ops_center_crop): alias it
     helpers += [f"{name} = {obj.__name__}\n" for name, obj in sorted(ej.globals.items(), key=lambda kv: kv[0])
                 if obj in netspec_ops.EJECTED_SOURCES and name != obj.__name__]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import operator
+from collections import Counter
 
 import torch
 from torch import fx, nn
@@ -21,7 +22,7 @@ from ..dsl.tables import OPERATOR_FNS, init_call
 
 from . import ops as netspec_ops
 
-# Layers whose forward returns (output, extra): netspec keeps the first.
+# Layers whose forward returns (output, extra): netspec keeps the first (unless return_state=true).
 _FIRST_OUTPUT = {"LSTM", "GRU", "MultiheadAttention"}
 _CALL_KWARGS = {"MultiheadAttention": {"need_weights": False}}
 
@@ -91,6 +92,8 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
             return tuple(val(x) for x in v)
         if isinstance(v, list):
             return [val(x) for x in v]
+        if isinstance(v, dict):
+            return {k: val(x) for k, x in v.items()}
         return v
 
     def device():
@@ -122,10 +125,14 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
                 future = node_("call_method", "triu", (ones, 1), _name=op.id + "_future")  # True = masked
                 call_kwargs.update(attn_mask=future, is_causal=True)
             node = node_("call_module", op.path, args, call_kwargs)
-            if op.kind == "module" and op.target in _FIRST_OUTPUT:
+            if op.kind == "module" and op.target in _FIRST_OUTPUT and not op.options.get("return_state"):
                 node.name = op.id + "_out"
                 node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
                 node = node_("call_function", operator.getitem, (node, 0))
+        elif op.kind == "attr":  # `training`: the module's own flag
+            node = node_("get_attr", op.target)
+        elif op.kind == "select":  # `a if training else b`
+            node = node_("call_function", netspec_ops.select, args)
         elif op.kind == "binop":
             node = node_("call_function", OPERATOR_FNS[op.target], args)
         elif op.kind == "getitem":
@@ -160,12 +167,18 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
     return g
 
 
-def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.GraphModule:
-    """A fresh GraphModule for `block`, with newly constructed layers."""
+def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True, *, prefix: str = "",
+                in_loop: bool = False) -> fx.GraphModule:
+    """A fresh GraphModule for `block`, with newly constructed layers. `prefix` is its path in
+    the model; `in_loop`: it was instantiated on a line that made several (so errors name paths)."""
     key = id(block)
     if key not in cache.graphs:
         cache.graphs[key] = build_graph(block, top)
     ops = list(block.ops())  # one topological sort, used three times
+    spans = Counter(op.span for op in ops if op.path)
+
+    def where(op) -> str:  # a loop's line does not say which layer failed: its path does
+        return f"{prefix}{op.path}: " if in_loop or spans[op.span] > 1 else ""
     root = nn.Module()
     for path in block.containers:
         _set_path(root, path, nn.Module())
@@ -177,14 +190,16 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
                     apply_init(layer, spec, name)
             except Exception as e:  # torch's own argument checks, e.g. embed_dim % num_heads
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise NetspecError([Diagnostic("error", f"cannot build {op.label}: {msg}", op.span)]) from None
+                raise NetspecError([Diagnostic("error", f"{where(op)}cannot build {op.label}: {msg}", op.span)]) \
+                    from None
             _set_path(root, op.path, layer)
             if op.frozen:
                 for p in (layer.parameters() if isinstance(layer, nn.Module) else [layer]):
                     p.requires_grad_(False)
         elif op.kind == "block":
             try:
-                child = instantiate(op.block, cache, top=False)
+                child = instantiate(op.block, cache, top=False, prefix=f"{prefix}{op.path}.",
+                                    in_loop=in_loop or spans[op.span] > 1)
             except NetspecError as e:
                 e.diagnostics[0].notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise NetspecError(e.diagnostics) from None

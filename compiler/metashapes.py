@@ -13,9 +13,11 @@ import math
 import torch
 from torch import nn
 
-_SAME = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.Softmax,
-         nn.LogSoftmax, nn.Softplus, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-         nn.AlphaDropout)
+from .ops import LayerNorm2d, StochasticDepth
+
+_SAME = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.ELU, nn.Tanh, nn.Sigmoid,
+         nn.LeakyReLU, nn.Softmax, nn.LogSoftmax, nn.Softplus, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+         nn.Dropout3d, nn.AlphaDropout, StochasticDepth)
 
 
 def _out(x: torch.Tensor, shape) -> torch.Tensor:
@@ -62,6 +64,10 @@ def conv(m: nn.modules.conv._ConvNd, x):
 def norm_same(m, x):
     if isinstance(m, nn.modules.batchnorm._BatchNorm) and (x.dim() < 2 or x.shape[1] != m.num_features):
         raise ValueError
+    if isinstance(m, LayerNorm2d):  # over the channels of (B, C, H, W)
+        if x.dim() != 4 or (x.shape[1],) != tuple(m.normalized_shape):
+            raise ValueError
+        return _out(x, x.shape)
     if isinstance(m, nn.LayerNorm) and tuple(x.shape[-len(m.normalized_shape):]) != tuple(m.normalized_shape):
         raise ValueError
     if isinstance(m, nn.GroupNorm) and (x.dim() < 2 or x.shape[1] != m.num_channels):

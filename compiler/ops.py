@@ -58,4 +58,56 @@ class RunningStat(nn.Module):
         return self.value.reshape((update if use is None else use).shape)
 
 
-EJECTED_SOURCES = (center_crop, causal_mask, ScaledDotProductAttention, RunningStat)
+class Permute(nn.Module):
+    """x.permute(*dims) as a layer (torchvision.ops.Permute): ConvNeXt's NCHW <-> NHWC."""
+
+    def __init__(self, *dims):
+        super().__init__()
+        self.dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else tuple(dims)
+
+    def forward(self, x):
+        return x.permute(*self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor (ConvNeXt's): each pixel's C values are
+    normalized; `weight` and `bias` have shape (C,)."""
+
+    def forward(self, x):  # (B, C, H, W)
+        x = x.permute(0, 2, 3, 1)  # (B, H, W, C)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)  # (B, C, H, W)
+
+
+def stochastic_depth(input: torch.Tensor, p: float, mode: str = "row", training: bool = True) -> torch.Tensor:
+    """Drop whole residual branches with probability p (Huang et al. 2016), scaling what is
+    kept by 1 / (1 - p). mode "row": one draw per sample; "batch": one for the whole batch.
+    The identity when not training or p == 0."""
+    if not training or p == 0.0:
+        return input
+    keep = 1.0 - p
+    size = [input.shape[0]] + [1] * (input.dim() - 1) if mode == "row" else [1] * input.dim()
+    noise = torch.empty(size, dtype=input.dtype, device=input.device).bernoulli_(keep)
+    if keep > 0.0:
+        noise.div_(keep)
+    return input * noise
+
+
+class StochasticDepth(nn.Module):
+    """stochastic_depth as a layer, active in training mode only (torchvision.ops.StochasticDepth)."""
+
+    def __init__(self, p: float, mode: str = "row"):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        return stochastic_depth(x, self.p, self.mode, self.training)
+
+
+def select(condition, then, orelse):
+    """`then if condition else orelse` at run time: a spec's `a if training else b`."""
+    return then if condition else orelse
+
+
+EJECTED_SOURCES = (center_crop, causal_mask, ScaledDotProductAttention, RunningStat, Permute, LayerNorm2d,
+                   stochastic_depth, StochasticDepth, select)

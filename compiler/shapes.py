@@ -9,6 +9,7 @@ with notes naming the block instantiations it sits in. No torch traceback escape
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,7 @@ from ..dsl.ir import BlockGraph
 from ..dsl.tables import DTYPE_NAMES
 
 from .metashapes import rule_for
+from .ops import LayerNorm2d
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # canonical dtype name -> torch dtype
 
@@ -35,8 +37,9 @@ class TensorMeta:
 def describe(value):
     if isinstance(value, torch.Tensor):
         return TensorMeta(tuple(value.shape), str(value.dtype).replace("torch.", ""))
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        return tuple(describe(v) for v in value)
+    if isinstance(value, (tuple, list)) and value:  # LSTM's (output, (h, c)): nested as it is
+        parts = tuple(describe(v) for v in value)
+        return parts if all(p is not None for p in parts) else None
     return None
 
 
@@ -69,6 +72,10 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
         return f"{label}: input {_shape(x)} is too small for kernel {layer.kernel_size}"
     if isinstance(layer, nn.modules.batchnorm._BatchNorm) and (x.dim() < 2 or x.shape[1] != layer.num_features):
         return f"{label} expects {layer.num_features} channels (dim 1), got {_shape(x)}"
+    if isinstance(layer, LayerNorm2d):
+        if x.dim() != 4 or (x.shape[1],) != tuple(layer.normalized_shape):
+            return f"{label} expects [B, {layer.normalized_shape[0]}, H, W], got {_shape(x)}"
+        return None
     if isinstance(layer, nn.LayerNorm):
         want = tuple(layer.normalized_shape)
         if tuple(x.shape[-len(want):]) != want:
@@ -83,13 +90,24 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
 
 
 class ShapeProp(fx.Interpreter):
-    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True):
+    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True,
+                 in_loop: bool = False):
         super().__init__(gm, garbage_collect_values=True)
         self.block, self.prefix, self.table = block, prefix, table
         self.fast = fast  # shape rules for meta tensors; off when running real tensors
         self.ops = {op.id: op for op in block.ops()}
         self.blocks = {op.path: op for op in self.ops.values() if op.kind == "block"}
         self.symbols: dict[str, int] = {}
+        # a line that made several layers (a loop's body) does not say which one failed: the path does
+        spans = Counter(op.span for op in self.ops.values() if op.path)
+        self.shared = {sp for sp, n in spans.items() if n > 1}
+        self.in_loop = in_loop  # this block was instantiated on such a line
+
+    def _where(self, op) -> str:
+        """`features.30: ` when the op's line alone does not say which layer failed, else ''."""
+        if op.path and (self.in_loop or op.span in self.shared):
+            return f"{self.prefix}{op.path}: "
+        return ""
 
     def run_node(self, n: fx.Node):
         op = self.ops.get(n.meta.get("netspec_op"))
@@ -108,7 +126,7 @@ class ShapeProp(fx.Interpreter):
                 shapes = ", ".join(_shape(a) for a in args if isinstance(a, torch.Tensor))
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 msg = f"{op.label} failed" + (f" on inputs {shapes}" if shapes else "") + f": {first}"
-            raise _Failure(Diagnostic("error", msg, op.span)) from None
+            raise _Failure(Diagnostic("error", self._where(op) + msg, op.span)) from None
         if op is not None and n.meta.get("netspec_op") == op.id:
             meta = describe(result)
             if meta is not None:
@@ -151,7 +169,8 @@ class ShapeProp(fx.Interpreter):
         op = self.blocks.get(target)
         if isinstance(sub, fx.GraphModule) and op is not None:
             try:
-                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast).run(*args)
+                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast,
+                                 self.in_loop or op.span in self.shared).run(*args)
             except _Failure as f:
                 f.diag.notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise
@@ -166,6 +185,7 @@ def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> di
         names = ", ".join(op.id for op in block.inputs)
         raise NetspecError([Diagnostic("error", f"--input: model '{block.name}' has no input "
                                        f"'{sorted(unknown)[0]}'; inputs: {names}")])
+    sizes: dict[str, int] = {}  # symbol -> its size: from an --input, else from its default anywhere
     for op in block.inputs:
         if op.id in overrides:
             shape = tuple(overrides[op.id])
@@ -173,9 +193,17 @@ def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> di
                 raise NetspecError([Diagnostic("error", f"--input {op.id}: expected {len(op.dims)} dims, "
                                                f"got {list(shape)}", op.span)])
             out[op.id] = shape
-            continue
-        out[op.id] = tuple(d if isinstance(d, int) else (d[1] or 1) for d in (op.dims or ()))
-    return out
+            for d, n in zip(op.dims or (), shape):
+                if isinstance(d, tuple):
+                    sizes.setdefault(d[0], n)
+    for op in block.inputs:
+        for d in op.dims or ():
+            if isinstance(d, tuple) and d[1] is not None:
+                sizes.setdefault(d[0], d[1])  # `input h: [1, B, 8]` after `input x: [B=3, ...]`: B is 3
+    for op in block.inputs:
+        if op.id not in out:
+            out[op.id] = tuple(d if isinstance(d, int) else sizes.get(d[0], 1) for d in (op.dims or ()))
+    return {op.id: out[op.id] for op in block.inputs}
 
 
 def propagate(gm: fx.GraphModule, block: BlockGraph, input_shapes: dict[str, tuple]):

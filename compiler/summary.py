@@ -15,6 +15,13 @@ from ..dsl.ir import BlockGraph
 from .builder import Analysis
 
 
+def _shape_list(meta):
+    """A shapes-table entry as JSON-able lists: [2, 5, 16], or nested for a tuple result."""
+    if meta is None:
+        return None
+    return list(meta.shape) if hasattr(meta, "shape") else [_shape_list(m) for m in meta]
+
+
 def _numel(shape) -> int:
     return math.prod(shape) if shape else 1
 
@@ -49,7 +56,7 @@ def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, ba
             continue
         path = prefix + (op.path or op.id)
         meta = a.shapes.get(path)
-        shape = list(meta.shape) if hasattr(meta, "shape") else [list(m.shape) for m in meta] if meta else None
+        shape = _shape_list(meta)
         if shape is None and op.kind not in ("module", "block"):
             continue  # runtime sizes and devices are not layers
         module = None

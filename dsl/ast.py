@@ -190,6 +190,17 @@ class Step:
 
 
 @dataclass(frozen=True)
+class FlowExpr:
+    """An expression on a line of its own (`a + x`, `_[:, 0]`): computed, and the tensor
+    it gives continues the flow."""
+    expr: Expr
+    span: Span
+    label: Name | None = None  # written but refused: a label names a layer, `=` a value
+    bind: Name | None = None  # `_ * s as y`
+    doc: str | None = None
+
+
+@dataclass(frozen=True)
 class Merge:
     op: str  # + - * / @ ...
     expr: Expr
@@ -252,7 +263,7 @@ class If:
     doc: str | None = None
 
 
-Stmt = Union[Input, Output, Head, Assign, Step, Merge, Pass, Assert, Group, Residual, For, Repeat, If]
+Stmt = Union[Input, Output, Head, Assign, Step, FlowExpr, Merge, Pass, Assert, Group, Residual, For, Repeat, If]
 
 
 # ---- top level ----

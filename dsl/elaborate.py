@@ -220,6 +220,9 @@ class ConstScope:
     def is_block(self, name: str) -> bool:
         return False
 
+    def is_runtime(self, value) -> bool:
+        return False
+
     def add_call(self, kind, target, args, kwargs, span, **_):
         self.diags.error("parameter defaults must be compile-time values", span)
         return ERR

@@ -59,19 +59,35 @@ class Span:
 
 @dataclass
 class Diagnostic:
-    severity: str  # "error" | "warning" | "note"
+    severity: str  # "error" | "warning" | "note" (a note alone is advice, as informational lints give)
     message: str
     span: Span | None = None
     notes: list[tuple[Span | None, str]] = field(default_factory=list)
+    code: str | None = None  # a lint's stable code ("NS101"), shown as `[NS101]`; None for the rest
 
     def format(self, *, color: bool = False) -> str:
-        out = [_one(self.severity, self.message, self.span, color)]
+        message = f"{self.message} [{self.code}]" if self.code else self.message
+        out = [_one(self.severity, message, self.span, color)]
         for span, msg in self.notes:
             out.append(_one("note", msg, span, color))
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.format()
+
+    def as_json(self) -> dict:
+        """As `check --json` writes it: file, line, col, end ({line, col}, exclusive), severity,
+        code, message, notes (each with its own file, line, col, end and message); positions
+        are 1-based, and null for a problem with no location."""
+        return {**_where(self.span), "severity": self.severity, "code": self.code, "message": self.message,
+                "notes": [{**_where(s), "message": m} for s, m in self.notes]}
+
+
+def _where(span: Span | None) -> dict:
+    if span is None:
+        return {"file": None, "line": None, "col": None, "end": None}
+    end = {"line": span.end_line, "col": span.end_col} if span.end_line else None
+    return {"file": span.file, "line": span.line, "col": span.col, "end": end}
 
 
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m", "note": "\033[1;36m"}
@@ -128,7 +144,8 @@ class Reporter(Protocol):
 
     def error(self, message: str, span: Span | None, notes=()) -> Diagnostic: ...
 
-    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic: ...
+    def warning(self, message: str, span: Span | None, notes=(), *, code: str | None = None,
+                severity: str = "warning") -> Diagnostic: ...
 
 
 class Diagnostics:
@@ -141,11 +158,13 @@ class Diagnostics:
     def error(self, message: str, span: Span | None, notes=()) -> Diagnostic:
         return self._add("error", message, span, notes)
 
-    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic:
-        return self._add("warning", message, span, notes)
+    def warning(self, message: str, span: Span | None, notes=(), *, code: str | None = None,
+                severity: str = "warning") -> Diagnostic:
+        """A problem that does not stop the build; a lint gives its code (and may be a note)."""
+        return self._add(severity, message, span, notes, code)
 
-    def _add(self, severity, message, span, notes) -> Diagnostic:
-        d = Diagnostic(severity, message, span, list(notes))
+    def _add(self, severity, message, span, notes, code=None) -> Diagnostic:
+        d = Diagnostic(severity, message, span, list(notes), code)
         key = (severity, message, span)
         if key not in self._seen:  # a block instantiated twice reports once
             self._seen.add(key)
@@ -158,7 +177,7 @@ class Diagnostics:
 
     def extend(self, other: "Diagnostics | list[Diagnostic]") -> None:
         for d in other.items if isinstance(other, Diagnostics) else other:
-            self._add(d.severity, d.message, d.span, d.notes)
+            self._add(d.severity, d.message, d.span, d.notes, d.code)
 
     @property
     def error_count(self) -> int:
@@ -170,7 +189,8 @@ class Diagnostics:
 
     @property
     def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.items if d.severity == "warning"]
+        """Everything but the errors: warnings, and the notes of informational lints."""
+        return [d for d in self.items if d.severity != "error"]
 
     def raise_if_errors(self) -> None:
         if self.has_errors:
@@ -185,8 +205,9 @@ class _Noted:
     def error(self, message: str, span: Span | None, notes=()) -> Diagnostic:
         return self.diags.error(message, span, list(notes) + self.notes)
 
-    def warning(self, message: str, span: Span | None, notes=()) -> Diagnostic:
-        return self.diags.warning(message, span, list(notes) + self.notes)
+    def warning(self, message: str, span: Span | None, notes=(), *, code: str | None = None,
+                severity: str = "warning") -> Diagnostic:
+        return self.diags.warning(message, span, list(notes) + self.notes, code=code, severity=severity)
 
 
 def did_you_mean(name: str, candidates) -> str:

@@ -31,6 +31,9 @@ class Scope(Protocol):
     def is_block(self, name: str) -> bool:
         """`name` is a block or model visible here (so calling it as a function is a mistake)."""
 
+    def is_runtime(self, value) -> bool:
+        """`value` is a run-time flag of the module (`training`) that may choose between values."""
+
     def add_call(self, kind: str, target: str, args: tuple, kwargs: dict, span: Span, *, label: str = "",
                  flow_input: str | None = None, id_hint: str | None = None):
         """A new op computing target(*args, **kwargs): its Ref, or ERR where tensors cannot be."""
@@ -95,7 +98,9 @@ class Evaluator:
         return self.ev(e)
 
     def ev_path(self, e):
-        """tie=transformer.wte names a layer by its path."""
+        """tie=transformer.wte names a layer by its path (`tie="features.0"` when it is numbered)."""
+        if isinstance(e, A.String):
+            return LayerPath(e.value)
         parts = []
         while isinstance(e, A.Attr):
             parts.append(e.name)
@@ -136,8 +141,14 @@ class Evaluator:
         c = self.ev(e.cond)
         if c is ERR:
             return ERR
+        if self.scope.is_runtime(c):  # `x * mask if training else x`: both computed, one chosen when run
+            then, orelse = self.ev(e.then), self.ev(e.orelse)
+            if has_err(then) or has_err(orelse):
+                return ERR
+            return self.scope.add_call("select", "select", (c, then, orelse), {}, e.span, label="if training")
         if not is_const(c):
-            self.diags.error("the condition of `a if c else b` must be known at compile time", e.cond.span)
+            self.diags.error("the condition of `a if c else b` must be known at compile time "
+                             "(or be `training`)", e.cond.span)
             return ERR
         return self.ev(e.then) if c else self.ev(e.orelse)
 

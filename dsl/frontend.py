@@ -1,9 +1,10 @@
 """The front end in one call: spec (path, stdlib name or text) -> checked graph IR.
 
 The pipeline: load the spec and its imports (dsl/loader.py), pick the model, elaborate it
-into a BlockGraph (dsl/elaborate.py), then run the structural checks (`checks.RULES`) over
-every distinct block the elaboration made. Problems of every stage are collected and
-raised together as one `NetspecError`; warnings come back with the result.
+into a BlockGraph (dsl/elaborate.py), then run the structural checks (`checks.RULES`) and
+the lints (`lints.LINTS`) over every distinct block the elaboration made. Problems of every
+stage are collected and raised together as one `NetspecError`; warnings come back with the
+result.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .elaborate import Elaborator, Instance
 from .errors import Diagnostic, Diagnostics, NetspecError
 from .ir import BlockGraph
 from .library import resolve_source
+from .lints import lint_block
 from .loader import Program, load, select_model
 
 
@@ -75,8 +77,11 @@ def check_models(program: Program, models: list[A.Def], diags: Diagnostics,
 
 
 def check_structure(instances: list[Instance], diags: Diagnostics) -> None:
-    """The structural pass: `checks.RULES` over each distinct block, inner blocks first.
-    Problems inside a block note where it was instantiated; a block whose elaboration
-    reported errors skips the checks that would only echo them."""
+    """The structural pass: `checks.RULES` over each distinct block, inner blocks first, then
+    the lints (`lints.LINTS`) over each block that elaborated cleanly. Problems inside a
+    block note where it was instantiated; a block whose elaboration reported errors skips
+    the checks that would only echo them."""
     for inst in instances:
         check_block(inst.block, diags.with_notes(inst.notes), errors_so_far=inst.had_errors)
+        if not inst.had_errors:
+            lint_block(inst.block, diags.with_notes(inst.notes))

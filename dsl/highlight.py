@@ -4,8 +4,9 @@
 
 A regex lexer, as highlighters must be: it never fails on half-written code. Its words come
 from the language's own tables: the registry's layers and tensor ops, the head tasks, the
-constants and the input dtypes; the reserved words are checked against the grammar by the
-tests. editors/vscode/syntaxes/netspec.tmLanguage.json is the TextMate twin of this file.
+constants, the run-time names (`training`) and the input dtypes; the reserved words are
+checked against the grammar by the tests. editors/vscode/syntaxes/netspec.tmLanguage.json is
+the TextMate twin of this file.
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pygments.lexer import RegexLexer, bygroups, include, words
 from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuation, String,
                             Text, Whitespace)
 
-from .tables import CONSTANTS, DTYPES
+from .tables import CONSTANTS, DTYPES, RUNTIME
 from .registry import REGISTRY
 from .tasks import TASKS
+from .tokens import label_words
 
 DECLARATIONS = ("block", "model", "default")  # open a definition
 STATEMENTS = ("input", "output", "head")  # declare a definition's inputs and outputs
@@ -27,8 +29,11 @@ KEYWORDS = DECLARATIONS + STATEMENTS + NAMESPACE + CONTROL + WORD_OPERATORS
 MODULES = tuple(sorted(n for n, d in REGISTRY.items() if d.is_module))
 FUNCTIONS = tuple(sorted(n for n, d in REGISTRY.items() if not d.is_module))
 
-_NAME = r"[A-Za-z_]\w*(?:\{[^{}\n]*\}\w*)*"  # the grammar's NAME: `{expr}` holes fill in names
-_LABEL = rf"(?!(?:{'|'.join(KEYWORDS)})\b){_NAME}"  # `fc1:` names a step; `else:` is no label
+# the grammar's NAME: `{expr}` holes fill in names, and may start one (`{i}: Linear(d, d)`)
+_NAME = r"(?:[A-Za-z_]\w*|\{[^{}\n]*\}\w*)(?:\{[^{}\n]*\}\w*)*"
+# `fc1:` and `head:` name a step; `else:` is no label
+_NOT_LABELS = tuple(k for k in KEYWORDS if k not in label_words())
+_LABEL = rf"(?!(?:{'|'.join(_NOT_LABELS)})\b){_NAME}"
 
 
 class NetspecLexer(RegexLexer):
@@ -43,12 +48,13 @@ class NetspecLexer(RegexLexer):
     tokens = {
         "root": [
             (r"\n", Whitespace),
+            # before the indentation is taken as whitespace: a label starts its line
+            (rf"^([^\S\n]*)({_LABEL})([^\S\n]*)(:)", bygroups(Whitespace, Name.Label, Whitespace, Punctuation)),
             (r"[^\S\n]+", Whitespace),
             (r"\\\n", Text),  # a line continuation
             include("comments"),
             (rf"(?:(default)(\s+))?(block|model)\b(\s+)({_NAME})",
              bygroups(Keyword.Declaration, Whitespace, Keyword.Declaration, Whitespace, Name.Class)),
-            (rf"^([^\S\n]*)({_LABEL})([^\S\n]*)(:)", bygroups(Whitespace, Name.Label, Whitespace, Punctuation)),
             (rf"(;)([^\S\n]*)({_LABEL})([^\S\n]*)(:)",
              bygroups(Punctuation, Whitespace, Name.Label, Whitespace, Punctuation)),
             (rf"(head)\b(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Variable), "head"),
@@ -76,6 +82,7 @@ class NetspecLexer(RegexLexer):
             (words(MODULES, suffix=r"\b(?!\{)"), Name.Builtin),
             (words(FUNCTIONS, suffix=r"\b(?!\{)"), Name.Builtin),
             (r"_\b", Name.Builtin.Pseudo),  # the flow
+            (words(tuple(RUNTIME), suffix=r"\b(?!\{)"), Name.Builtin.Pseudo),  # `training`
             (r"[A-Z]\w*(?:\{[^{}\n]*\}\w*)*(?=\()", Name.Class),  # a block used as a step
             (_NAME, Name),
             (r'"[^"\n]*"', String.Double),
@@ -105,7 +112,7 @@ def textmate_grammar() -> dict:
             rule["captures"] = {k.lstrip("_"): {"name": f"{v}.netspec"} for k, v in captures.items()}
         return rule
 
-    label = rf"(?!(?:{'|'.join(KEYWORDS)})\b){_NAME}"
+    label = _LABEL
     expr = [
         {"include": "#comments"},
         match(rf"\b({'|'.join(CONTROL)})\b", "keyword.control"),
@@ -118,6 +125,7 @@ def textmate_grammar() -> dict:
         match(rf"\b({_alternatives(MODULES)})\b(?!\{{)", "support.class.layer"),
         match(rf"\b({_alternatives(FUNCTIONS)})\b(?!\{{)", "support.function.op"),
         match(r"\b_\b", "variable.language.flow"),
+        match(rf"\b({_alternatives(RUNTIME)})\b(?!\{{)", "variable.language.runtime"),
         match(r"\b[A-Z]\w*(?:\{[^{}]*\}\w*)*(?=\()", "entity.name.type.block"),
         match(_NAME, "variable.other"),
         match(r'"[^"]*"', "string.quoted.double"),

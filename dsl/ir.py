@@ -47,7 +47,7 @@ class InitSpec:
 @dataclass
 class Op:
     id: str  # unique within its graph; the fx node name
-    kind: str  # input | module | block | function | method | binop | getitem | output
+    kind: str  # input | module | block | function | method | binop | getitem | output | attr | select
     target: str  # registry name, block name, or operator ("add", "matmul", "getitem")
     span: Span
     args: tuple = ()  # tensor inputs for module/block ops; call arguments for functions (may hold Refs)
@@ -59,6 +59,7 @@ class Op:
     # modules: constructor arguments, evaluated; blocks: the child graph
     ctor_args: tuple = ()
     ctor_kwargs: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # netspec's own layer options (LSTM's return_state)
     init: dict = field(default_factory=dict)  # "weight"/"bias" -> InitSpec
     tie: tuple[str, Span] | None = None  # module path whose weight this module shares
     frozen: bool = False

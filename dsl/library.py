@@ -75,7 +75,9 @@ def resolve(name: str, *, cwd: Path | None = None) -> tuple[Path, str | None]:
     did-you-mean when it is neither a file nor a stdlib name."""
     cwd = cwd or Path.cwd()
     path = Path(name).expanduser()
-    for candidate in (path, path.with_name(path.name + SUFFIX)) if path.suffix != SUFFIX else (path,):
+    if (path if path.is_absolute() else cwd / path).is_dir():
+        raise NetspecError(f"'{name}' is a folder; name a spec file in it")
+    for candidate in (path, path.with_name(path.name + SUFFIX)) if path.suffix != SUFFIX and path.name else (path,):
         full = candidate if candidate.is_absolute() else cwd / candidate
         if full.is_file():
             return candidate, None

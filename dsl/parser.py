@@ -158,17 +158,44 @@ class _ToAst(Transformer):
         return A.Assign(tuple(self.mkname(t) for t in targets), expr, self.span(meta))
 
     def step_stmt(self, meta, ch):
-        label, choice, bind = ch
-        return dataclasses.replace(choice, label=label, bind=self.mkname(bind) if bind else None,
-                                   span=self.span(meta))
+        label, expr, bind = ch
+        bind = self.mkname(bind) if bind else None
+        step = self.as_step(expr)
+        if step is None:  # `a + x`, `_[:, 0]`: computed, continues the flow
+            return A.FlowExpr(expr, self.span(meta), label, bind)
+        return dataclasses.replace(step, label=label, bind=bind, span=self.span(meta))
 
-    def step_choice(self, meta, ch):
-        """`A() if c else B() if d else C()`: a Step whose `orelse` may be conditional again."""
-        (ref, args, inputs), cond, orelse = ch
-        return A.Step(None, ref, args, inputs, None, self.span(meta), cond=cond, orelse=orelse)
+    def as_step(self, e) -> A.Step | None:
+        """The expression of a statement as a Step when it has a step's form: `ref`,
+        `ref(args)`, `ref(args)(inputs)`, or `A() if c else B()` of those (chained); else None."""
+        if isinstance(e, A.IfExp):
+            then, orelse = self.as_step(e.then), self.as_step(e.orelse)
+            if then is None or orelse is None or then.cond is not None:
+                return None
+            return dataclasses.replace(then, cond=e.cond, orelse=orelse, span=e.span)
+        args = inputs = None
+        target = e
+        if isinstance(target, A.Call) and isinstance(target.func, A.Call):
+            target, inputs = target.func, target.args
+        if isinstance(target, A.Call):
+            target, args = target.func, target.args
+        ref = self.ref_of(target)
+        if ref is None:
+            return None
+        return A.Step(None, ref, args, inputs, None, e.span)
 
-    def step_target(self, meta, ch):
-        return tuple(ch)
+    def ref_of(self, e) -> tuple[A.Name, ...] | None:
+        """`a.b.c` as its names (`resnet.Bottleneck`), else None."""
+        parts = []
+        while isinstance(e, A.Attr):
+            sp = e.span  # the attribute's name is the last thing in the span
+            col = sp.end_col - len(e.name) - (self.col_shift if self.line_shift else 0)
+            parts.append(self.mkname(Token("NAME", e.name, line=sp.end_line, column=col,
+                                           end_line=sp.end_line, end_column=col + len(e.name))))
+            e = e.obj
+        if not isinstance(e, A.Name):
+            return None
+        return (e,) + tuple(parts[::-1])
 
     def assert_stmt(self, meta, ch):
         return A.Assert(ch[0], ch[1], self.span(meta))
@@ -182,11 +209,11 @@ class _ToAst(Transformer):
     def label(self, meta, ch):
         return self.mkname(ch[0])
 
+    def label_word(self, meta, ch):
+        return ch[0]  # `head:`: the keyword's token, as a name
+
     def ref(self, meta, ch):
         return tuple(self.mkname(t) for t in ch)
-
-    def call_args(self, meta, ch):
-        return tuple(ch[0] or ())
 
     def merge_stmt(self, meta, ch):
         return A.Merge(str(ch[0]), ch[1], self.span(meta), bind=self.mkname(ch[2]) if ch[2] else None)

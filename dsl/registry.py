@@ -174,18 +174,26 @@ for _d in (1, 2, 3):
 _m("LayerNorm", "torch.nn.LayerNorm", "normalized_shape:dims, eps:pos=1e-05, elementwise_affine:bool=true, "
    "bias:bool=true", "norm")
 _m("GroupNorm", "torch.nn.GroupNorm", "num_groups:dim, num_channels:dim, eps:pos=1e-05, affine:bool=true", "norm")
+_m("LayerNorm2d", "netspec:LayerNorm2d", "normalized_shape:dim, eps:pos=1e-05, elementwise_affine:bool=true, "
+   "bias:bool=true", "norm", doc="LayerNorm over the channels of [B, C, H, W] (ConvNeXt's LayerNorm2d)")
 _m("RMSNorm", "torch.nn.RMSNorm", "normalized_shape:dims, eps:any=none, elementwise_affine:bool=true", "norm")
 _m("LocalResponseNorm", "torch.nn.LocalResponseNorm", "size:dim, alpha:float=0.0001, beta:float=0.75, k:float=1.0",
    "norm")
 # ---- regularization ----
 _m("Dropout", "torch.nn.Dropout", "p:prob=0.5, inplace:bool=false", "dropout")
 _m("AlphaDropout", "torch.nn.AlphaDropout", "p:prob=0.5, inplace:bool=false", "dropout")
+_m("StochasticDepth", "netspec:StochasticDepth", "p:prob, mode:str='row'", "dropout",
+   choices={"mode": ("row", "batch")},
+   doc="drops the whole input with probability p, per sample (row) or per batch, in training only "
+       "(torchvision.ops.StochasticDepth)")
 # ---- activations ----
 _m("ReLU", "torch.nn.ReLU", "inplace:bool=false", "activation", label=())
 _m("ReLU6", "torch.nn.ReLU6", "inplace:bool=false", "activation", label=())
 _m("GELU", "torch.nn.GELU", "approximate:str='none'", "activation", label=())
 _m("SiLU", "torch.nn.SiLU", "inplace:bool=false", "activation", label=())
 _m("Mish", "torch.nn.Mish", "inplace:bool=false", "activation", label=())
+_m("Hardswish", "torch.nn.Hardswish", "inplace:bool=false", "activation", label=())
+_m("Hardsigmoid", "torch.nn.Hardsigmoid", "inplace:bool=false", "activation", label=())
 _m("ELU", "torch.nn.ELU", "alpha:float=1.0, inplace:bool=false", "activation", label=())
 _m("Tanh", "torch.nn.Tanh", "", "activation")
 _m("Sigmoid", "torch.nn.Sigmoid", "", "activation")
@@ -199,6 +207,7 @@ _m("Unflatten", "torch.nn.Unflatten", "dim:int, unflattened_size:ints", "shape")
 _m("Upsample", "torch.nn.Upsample", "size:any=none, scale_factor:any=none, mode:str='nearest', "
    "align_corners:any=none", "shape", label=("scale_factor", "mode"))
 _m("Identity", "torch.nn.Identity", "", "shape")
+_m("Permute", "netspec:Permute", "*dims:ints", "shape", doc="x.permute(*dims) as a layer (torchvision.ops.Permute)")
 _m("Embedding", "torch.nn.Embedding", "num_embeddings:dim, embedding_dim:dim, padding_idx:any=none, "
    "max_norm:any=none, scale_grad_by_freq:bool=false, sparse:bool=false", "embedding")
 # ---- attention / recurrent ----
@@ -210,12 +219,16 @@ _m("MultiheadAttention", "torch.nn.MultiheadAttention",
 _m("ScaledDotProductAttention", "netspec:ScaledDotProductAttention",
    "dropout:prob=0.0, is_causal:bool=false, scale:any=none", "attention", inputs=3,
    doc="F.scaled_dot_product_attention(q, k, v) with dropout only in training")
+# Recurrent layers take an optional initial state as a second input; they return the output
+# sequence, or with return_state=true torch's whole result: (output, (h, c)) / (output, h).
 _m("LSTM", "torch.nn.LSTM", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
-   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent", force=("batch_first",),
-   doc="returns the output sequence (the first output of torch's LSTM)")
+   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false, proj_size:nat=0, return_state:bool=false",
+   "recurrent", force=("batch_first",), max_inputs=2, state_input=True, options=("return_state",),
+   doc="x [, (h0, c0)] -> the output sequence; return_state=true: (output, (h, c))")
 _m("GRU", "torch.nn.GRU", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
-   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent", force=("batch_first",),
-   doc="returns the output sequence (the first output of torch's GRU)")
+   "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false, return_state:bool=false", "recurrent",
+   force=("batch_first",), max_inputs=2, state_input=True, options=("return_state",),
+   doc="x [, h0] -> the output sequence; return_state=true: (output, h)")
 # ---- learned tensors and running statistics, for writing layers from primitives ----
 _m("Parameter", "netspec:Parameter", "*shape:dim", "param", inputs=0,
    doc="a learned tensor of this shape (init=zeros|ones|normal(std)...); its value is the tensor itself")
@@ -270,6 +283,11 @@ _f("float", "method:float", "input:tensor", "shape")
 _f("long", "method:long", "input:tensor", "shape")
 _f("detach", "method:detach", "input:tensor", "op")
 _f("lerp", "torch.lerp", "input:tensor, end:tensor, weight:any", "op")
+_f("dropout", "torch.nn.functional.dropout", "input:tensor, p:prob=0.5, training:any=true", "dropout",
+   doc="dropout(p, training=training): active only while the model trains")
+_f("stochastic_depth", "netspec:stochastic_depth", "input:tensor, p:prob, mode:str='row', training:any=true",
+   "dropout", choices={"mode": ("row", "batch")},
+   doc="stochastic_depth(p, training=training): StochasticDepth as a function")
 _f("size", "method:size", "input:tensor, dim:int", "shape", doc="a runtime size: size(x, 1)")
 _f("numel", "method:numel", "input:tensor", "shape")
 _f("center_crop", "netspec:center_crop", "input:tensor, like:tensor", "shape",
@@ -284,6 +302,8 @@ _f("arange", "torch.arange", "*args:any", "op", factory=True, doc="arange(T) or 
 _f("ones", "torch.ones", "*size:any", "op", factory=True)
 _f("zeros", "torch.zeros", "*size:any", "op", factory=True)
 _f("full", "torch.full", "size:any, fill_value:float", "op", factory=True)
+_f("rand", "torch.rand", "*size:any", "op", factory=True, doc="uniform on [0, 1)")
+_f("randn", "torch.randn", "*size:any", "op", factory=True, doc="standard normal")
 
 # Functions that may also be written as methods: x.view(B, T, C), x.softmax(dim=-1).
 METHODS = {name for name, d in REGISTRY.items() if d.kind == "function" and not d.factory}

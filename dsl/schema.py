@@ -8,7 +8,7 @@ from __future__ import annotations
 from .errors import Reporter, Span, did_you_mean
 from .ir import Ref
 from .registry import COMMON_MODULE_KWARGS, TYPES, ArgSpec, LayerDef
-from .values import DimVal
+from .values import DimVal, format_value
 
 
 def bind_schema(ldef: LayerDef, args: list, span: Span, diags: Reporter) -> tuple[tuple, dict] | None:
@@ -97,5 +97,11 @@ def check_type(ldef: LayerDef, spec: ArgSpec, v, span: Span, diags: Reporter) ->
     check, desc = TYPES[spec.type]
     if not check(v):
         diags.error(f"{ldef.name}: '{spec.name}' must be {desc}, got {v!r}", span)
+        return False
+    choices = ldef.extra.get("choices", {}).get(spec.name)
+    if choices is not None and v not in choices:
+        shown = ", ".join(format_value(c) for c in choices)
+        diags.error(f"{ldef.name}: '{spec.name}' must be one of {shown}, got {format_value(v)}"
+                    f"{did_you_mean(str(v), choices)}", span)
         return False
     return True

@@ -14,6 +14,7 @@ its first binding (which is how cycles can arise, and are reported).
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,7 +26,7 @@ from .ir import BlockGraph, Op, Ref, walk_refs
 from .loader import DefEntry, Program
 from .registry import REGISTRY
 from .schema import bind_schema
-from .tables import CONSTANTS, snake
+from .tables import CONSTANTS, RUNTIME, snake
 from .values import ERR, DimVal, format_args, has_err
 
 
@@ -42,6 +43,9 @@ class Instantiator(Protocol):
 
     def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None) -> BlockGraph | None:
         """The BlockGraph of a def with these parameters (shared when elaborated before)."""
+
+
+_PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 
 
 @dataclass(eq=False)
@@ -63,6 +67,9 @@ class BodyState:
     bindings: dict[str, list[Ref]] = field(default_factory=dict)  # name -> every tensor bound to it
     ties: list[Op] = field(default_factory=list)  # modules with tie=, resolved at the end
     declared_outputs: bool = False  # an output or head was written (even one that failed)
+    runtime_refs: dict[str, Ref] = field(default_factory=dict)  # `training` -> the op that reads it
+    loops: int = 0  # how many loops (`for`, `repeat`) the current statement is in
+    loop_errors: set = field(default_factory=set)  # (message, span) reported with a layer's path
     exprs: Evaluator = field(init=False)
 
     def __post_init__(self):
@@ -119,6 +126,8 @@ class BodyState:
             r = Ref(None, name, span)
             self.forward.append(r)
             return r
+        if name in RUNTIME:
+            return self.runtime(name, span)
         if self.find_def(name) or name in REGISTRY:
             self.diags.error(f"'{name}' is a layer, not a value: apply it as a step", span)
         else:
@@ -167,10 +176,23 @@ class BodyState:
         if bound is None:
             return ERR
         pos, kw = bound
+        if any(a.name == "training" for a in ldef.schema) and "training" not in kw and \
+                len(pos) <= [a.name for a in ldef.schema].index("training"):
+            kw["training"] = self.runtime("training", span)  # not given: the module's mode
         kind = "method" if ldef.target.startswith("method:") else "function"
         label = name + (format_args(pos[1:], kw) if pos else "")
         return self.add_call(kind, name, tuple(pos), kw, span, label=label, flow_input=flow_input,
                              id_hint=id_hint or name)
+
+    def is_runtime(self, value) -> bool:
+        return isinstance(value, Ref) and any(value.node == r.node for r in self.runtime_refs.values())
+
+    def runtime(self, name: str, span: Span) -> Ref:
+        """The op reading a run-time value of the module (`training`), made on first use."""
+        if name not in self.runtime_refs:
+            op = Op(self.new_id(name), "attr", name, span, cluster=self.cluster(), label=name)
+            self.runtime_refs[name] = self.add_op(op)
+        return self.runtime_refs[name]
 
     def materialize(self, v):
         """DimVals become size(x, i) ops the first time a runtime value is needed."""
@@ -197,7 +219,7 @@ class BodyState:
             index = self.counters[-1]
             self.counters[-1] += 1
         if label is not None:
-            local = self.name_text(label)
+            local = self.label_text(label)
             if local is ERR:
                 return None
         elif self.counters:
@@ -213,6 +235,22 @@ class BodyState:
             self.anon[base] = n
         return self.claim_path(".".join(self.prefix + [local]), span)
 
+    def label_text(self, label: A.Name):
+        """A label's text, which must make one part of a module path: a name, or a
+        non-negative integer (`0:`, `{i}:`) as nn.Sequential numbers its members. ERR if not."""
+        text = self.name_text(label)
+        if text is not ERR and not _PATH_PART.fullmatch(text):
+            self.diags.error(f"a label must be a name or a non-negative integer, got '{text}'", label.span)
+            return ERR
+        return text
+
+    def layer_reporter(self, path: str | None) -> Reporter:
+        """Where a layer step reports: inside a loop, its line made several layers, so each
+        problem names the layer's path (`proj3: Linear: ...`), once for all iterations."""
+        if not self.loops or path is None:
+            return self.diags
+        return _PathReporter(self, f"{path}: ")
+
     def claim_path(self, path: str, span: Span) -> str | None:
         """Record a layer (or group) path; None after reporting a duplicate."""
         if path in self.paths:
@@ -220,6 +258,20 @@ class BodyState:
             return None
         self.paths[path] = span
         return path
+
+
+class _PathReporter:
+    def __init__(self, state: BodyState, prefix: str):
+        self.state, self.prefix = state, prefix
+
+    def error(self, message: str, span: Span | None, notes=()):
+        if (message, span) in self.state.loop_errors:  # the same mistake in another iteration
+            return None
+        self.state.loop_errors.add((message, span))
+        return self.state.diags.error(self.prefix + message, span, notes)
+
+    def warning(self, message: str, span: Span | None, notes=(), **kw):
+        return self.state.diags.warning(message, span, notes, **kw)
 
 
 # ---------- what a body binds, read before it runs ----------
@@ -237,7 +289,7 @@ def static_names(stmts) -> set[str]:
     """Names bound anywhere in a body (without `{}` holes): targets of forward references."""
     out = set()
     for s in walk(stmts):
-        if isinstance(s, A.Step):
+        if isinstance(s, A.Step | A.FlowExpr):
             out.update(n.id for n in (s.label, s.bind) if n is not None and len(n.parts) == 1)
         elif isinstance(s, A.Assign):
             out.update(t.id for t in s.targets if len(t.parts) == 1)

@@ -3,17 +3,18 @@
 `run_body(state)` runs the statements in order, threading the *flow* (the value the next
 step applies to): loops unroll, `if`s choose a branch, groups name their members. At the
 end it resolves forward references and `tie=`, supplies a block's default output, and
-draws the graph's edges. Steps (applying a layer) are in dsl/steps.py.
+draws the graph's edges. Steps (applying a layer) are in dsl/steps.py, outputs and heads
+in dsl/heads.py.
 """
 from __future__ import annotations
 
 from . import ast as A
-from .errors import Span, did_you_mean
+from .errors import did_you_mean
+from .heads import head, output
 from .ir import Op, Output, Ref, walk_refs
 from .state import BodyState, walk
-from .steps import apply_step, as_layer_step
+from .steps import apply_step, as_layer_step, flow_value, label_on_expression
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
-from .tasks import TASKS, WEIGHT
 from .values import ERR, DimVal, has_err, is_const, is_int
 
 
@@ -124,6 +125,16 @@ def assign(b: BodyState, s: A.Assign) -> None:
         b.bind(n, b.add_call("getitem", "getitem", (v, i), {}, s.span, label=n, id_hint=n))
 
 
+def flow_expr(b: BodyState, s: A.FlowExpr) -> None:
+    """`a + x`, `_[:, 0]`: the tensor an expression computes continues the flow."""
+    if s.label is not None:
+        label_on_expression(b, s.label)
+        b.bind_as(s.label, ERR)
+        return
+    if flow_value(b, s, b.ev(s.expr), s.expr.span) is None and s.bind is not None:
+        b.bind_as(s.bind, ERR)  # failed, not undefined: one message
+
+
 def merge(b: BodyState, s: A.Merge) -> None:
     if b.flow is None:
         b.diags.error(f"'{s.op}' needs a value to merge into: nothing flows here yet", s.span)
@@ -151,7 +162,7 @@ def residual(b: BodyState, s: A.Residual) -> None:
 
 
 def group(b: BodyState, s: A.Group) -> None:
-    name = b.name_text(s.label)
+    name = b.label_text(s.label)
     if name is ERR:
         return
     if b.counters:
@@ -178,9 +189,11 @@ def for_(b: BodyState, s: A.For) -> None:
     if not (isinstance(values, (list, tuple)) and is_const(values)):
         b.diags.error(f"a loop needs a compile-time list or range, got {values!r}", s.iter.span)
         return
+    b.loops += 1
     for x in values:
         b.env[s.var] = x
         run(b, s.body)
+    b.loops -= 1
 
 
 def repeat(b: BodyState, s: A.Repeat) -> None:
@@ -190,8 +203,10 @@ def repeat(b: BodyState, s: A.Repeat) -> None:
     if not (is_int(n) and n >= 0):
         b.diags.error(f"repeat needs a non-negative integer, got {n!r}", s.count.span)
         return
+    b.loops += 1
     for _ in range(n):
         run(b, s.body)
+    b.loops -= 1
 
 
 def if_(b: BodyState, s: A.If) -> None:
@@ -209,60 +224,13 @@ def if_(b: BodyState, s: A.If) -> None:
         run(b, s.orelse)
 
 
-def output(b: BodyState, s: A.Output) -> None:
-    _add_output(b, s.name, s.expr, s.span, None, {}, False, s.doc)
-
-
-def head(b: BodyState, s: A.Head) -> None:
-    task_args = {}
-    for a in s.task_args:
-        if a.name == "target":  # the input this head reproduces, by name
-            tname = a.value.id if isinstance(a.value, A.Name) else a.value.value \
-                if isinstance(a.value, A.String) else None
-            inputs = [op.id for op in b.block.inputs]
-            if tname not in inputs:
-                b.diags.error(f"target= names an input of this model ({', '.join(inputs)})"
-                              + did_you_mean(str(tname), inputs), a.value.span)
-            else:
-                task_args["target"] = tname
-            continue
-        v = b.ev(a.value)
-        if a.name is None:
-            b.diags.error("task arguments are keywords: weight=..., target=...", a.span)
-        elif not has_err(v):
-            task_args[a.name] = v
-    if s.task is not None and s.task not in TASKS:
-        b.diags.error(f"unknown task '{s.task}'{did_you_mean(s.task, TASKS)}; tasks: {', '.join(TASKS)}",
-                      s.task_span)
-    w = task_args.get(WEIGHT.name, WEIGHT.default)
-    if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0):
-        b.diags.error(f"head weight must be a non-negative number, got {w!r}", s.span)
-    _add_output(b, s.name, s.expr, s.span, s.task, task_args, True, s.doc)
-
-
-def _add_output(b: BodyState, name: str, expr, span: Span, task, task_args: dict, is_head: bool, doc) -> None:
-    b.declared_outputs = True
-    v = b.ev(expr) if expr is not None else b.flow
-    if v is None:
-        b.diags.error(f"'{name}': nothing flows here yet", span)
-        return
-    if has_err(v):
-        return
-    if not isinstance(v, Ref):
-        b.diags.error(f"'{name}' must be a tensor, got {v!r}", span)
-        return
-    if any(o.name == name for o in b.block.outputs):
-        b.diags.error(f"duplicate output '{name}'", span)
-        return
-    b.block.outputs.append(Output(name, v, span, task, task_args, is_head, doc))
-
-
 STATEMENTS = {
     A.Pass: lambda b, s: None,
     A.Assert: assert_,
     A.Input: input_,
     A.Assign: assign,
     A.Step: apply_step,
+    A.FlowExpr: flow_expr,
     A.Merge: merge,
     A.Residual: residual,
     A.Group: group,

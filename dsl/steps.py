@@ -18,6 +18,7 @@ from .registry import COMMON_BLOCK_KWARGS, COMMON_MODULE_KWARGS, REGISTRY, Layer
 from .schema import bind_schema
 from .state import BodyState
 from .tables import INITS
+from .tasks import TASKS
 from .values import ERR, LayerPath, format_args, format_value, has_err, is_const
 
 
@@ -36,8 +37,9 @@ def as_layer_step(b: BodyState, e) -> A.Step | None:
         return None
     ref = tuple([f] + parts[::-1])
     text = ".".join(n.id for n in ref)
-    target = b.find_def(text) if len(ref) > 1 or f.id not in b.env else None
-    if target is None and len(ref) == 1 and f.id not in b.env:
+    # a call names a layer or block: labels and values never hide one (no value is callable)
+    target = b.find_def(text)
+    if target is None and len(ref) == 1:
         ldef = REGISTRY.get(f.id)
         target = ldef if ldef is not None and ldef.is_module else None
     if target is None:
@@ -94,14 +96,24 @@ def _apply(b: BodyState, s: A.Step):
         name = b.name_text(head)
         if name is ERR:
             return None
-        if name in b.env and (s.args is not None or s.inputs is not None):
+        # layer types and values live apart: a label `LayerNorm: LayerNorm(d)` hides no type
+        target = b.find_def(name) or REGISTRY.get(name)
+        if target is None and name in b.env and (s.args is not None or s.inputs is not None):
             b.diags.error(f"'{name}' is a value, not a layer", head.span)
             return None
-        target = b.find_def(name) or REGISTRY.get(name)
     else:
         name = s.ref_text
         target = b.find_def(name)
+        first = b.name_text(head)
+        if target is None and first is not ERR and (b.bound(first) or first == "_" or first in b.forward_names):
+            if s.label is not None:  # `y: x.view(B, T, C)`: a method call makes no layer to name
+                label_on_expression(b, s.label)
+                return None
+            return flow_value(b, s, b.ev(step_expr(s)), s.span)  # `x.view(B, T, C)`: a method call
     if target is None:
+        if name in TASKS:  # `head: classify`: a head without its name reads as a labelled step
+            b.diags.error(f"'{name}' is a head task: write `head NAME: {name}`", head.span)
+            return None
         cands = [n for n, v in b.elab.program.namespace(b.entry.module).names.items()
                  if isinstance(v, DefEntry)] + list(REGISTRY)
         b.diags.error(f"unknown layer '{name}'{did_you_mean(name, cands)}", head.span)
@@ -111,9 +123,13 @@ def _apply(b: BodyState, s: A.Step):
         inputs = [b.ev(a.value) for a in s.inputs]
         if any(has_err(v) for v in inputs):
             return None
-        for a, v in zip(s.inputs, inputs):
-            if a.name is not None or not isinstance(v, Ref):
-                b.diags.error(f"inputs of a layer are tensors given by position, got {a.name or v!r}", a.span)
+        state = isinstance(target, LayerDef) and target.extra.get("state_input")
+        for i, (a, v) in enumerate(zip(s.inputs, inputs)):
+            # a recurrent layer's initial state may be a tuple: LSTM(...)(x, (h0, c0))
+            is_state = state and i == 1 and isinstance(v, tuple) and v and all(isinstance(x, Ref) for x in v)
+            if a.name is not None or not (isinstance(v, Ref) or is_state):
+                b.diags.error(f"inputs of a layer are tensors given by position, got {a.name or format_value(v)}",
+                              a.span)
                 return None
     if isinstance(target, ModuleNamespace):
         b.diags.error(f"'{name}' is an imported file; name one of its blocks: {name}.Block", head.span)
@@ -136,6 +152,37 @@ def _apply(b: BodyState, s: A.Step):
     return res
 
 
+def step_expr(s: A.Step):
+    """A step written `value.method(args)` as the expression it is."""
+    e = s.ref[0]
+    for n in s.ref[1:]:
+        e = A.Attr(e, n.id, n.span)
+    for args in (s.args, s.inputs):
+        if args is not None:
+            e = A.Call(e, args, s.span)
+    return e
+
+
+def label_on_expression(b: BodyState, label: A.Name) -> None:
+    b.diags.error("a label names a layer, and this line computes an expression: name its value "
+                  f"with `{label.id} = ...`", label.span)
+
+
+def flow_value(b: BodyState, s, v, span):
+    """The value of an expression written as a step: a tensor continues the flow (and gets
+    the step's `as` name); anything else is reported. None after an error."""
+    if has_err(v):
+        return None
+    if not isinstance(v, Ref):
+        b.diags.error(f"this line computes {format_value(v)}, not a tensor: name a constant with "
+                      "`name = ...`", span)
+        return None
+    b.flow = v
+    if s.bind is not None:
+        b.bind_as(s.bind, v)
+    return v
+
+
 def _flow_inputs(b: BodyState, s: A.Step, inputs, need: int, what: str):
     if inputs is not None:
         return inputs
@@ -154,7 +201,8 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
         return None
     special = {k: (v, sp) for k, v, sp in args if k in COMMON_MODULE_KWARGS and k not in own}
     args = [a for a in args if a[0] not in special]
-    bound = bind_schema(ldef, args, s.span, b.diags)
+    path = b.module_path(s.label, ldef.name, s.label.span if s.label else s.span)
+    bound = bind_schema(ldef, args, s.span, b.layer_reporter(path))
     tensor_in = _flow_inputs(b, s, inputs, ldef.inputs, ldef.name)
     if tensor_in is None:
         return None
@@ -165,7 +213,6 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
         want = f"{ldef.inputs}" if most == ldef.inputs else f"{ldef.inputs} to {most}"
         b.diags.error(f"{ldef.name} takes {want} input(s), got {len(tensor_in)}", s.span)
         return None
-    path = b.module_path(s.label, ldef.name, s.label.span if s.label else s.span)
     if bound is None or path is None:
         return None
     pos, kw = bound
@@ -173,6 +220,7 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
         if spec.name in ldef.extra.get("force", ()) and spec.name not in kw:
             kw[spec.name] = spec.default
     call_kw = {k: kw.pop(k) for k in ldef.extra.get("call_args", ()) if k in kw}  # forward(), not __init__
+    options = {k: kw.pop(k) for k in ldef.extra.get("options", ()) if k in kw}  # netspec's, not torch's
     for v in list(pos) + list(kw.values()):
         if not is_const(v):
             b.diags.error(f"arguments of {ldef.name} must be known at compile time", s.span)
@@ -180,7 +228,7 @@ def _module(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
     op = Op(b.new_id(path, path), "module", ldef.name, s.span, tuple(tensor_in), call_kw, path=path,
             cluster=b.cluster(), category=ldef.category, ctor_args=tuple(pos), ctor_kwargs=kw,
             flow_input=tensor_in[0].node if tensor_in and inputs is None else None, doc=s.doc,
-            label=_layer_label(ldef, pos, kw))
+            label=_layer_label(ldef, pos, dict(kw, **options)), options=options)
     _module_extras(b, op, special)
     return b.add_op(op)
 

@@ -118,6 +118,10 @@ OPERATOR_FNS: dict[str, Callable] = {o.name: o.fn for table in (BINARY, COMPARIS
 CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None,
              "inf": math.inf, "pi": math.pi}
 
+# Names with a value only at run time, read from the module: `a if training else b`,
+# `dropout(p, training=training)` (functions that take `training` get it by default).
+RUNTIME = {"training": "true while the model trains (model.train()), false in eval mode"}
+
 # Functions that fold at compile time when every argument is a constant: `d // heads`, `sqrt(d)`.
 FOLD: dict[str, Callable] = {
     "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "abs": abs,

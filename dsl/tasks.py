@@ -17,10 +17,13 @@ class TaskArg:
     name: str
     default: object  # None: no default (the head may leave it out)
     doc: str
+    kind: str = "weight"  # what it takes: "weight" (a number >= 0) | "input" (the name of a model input)
 
 
 # Every task takes `weight`: the head's share of the total loss.
 WEIGHT = TaskArg("weight", 1.0, "weight of this head's loss in the total (several heads: a weighted sum)")
+# lm and reconstruct read an input: by default the first
+TARGET = TaskArg("target", None, "the model input it predicts or reproduces (default: the first input)", "input")
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,10 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("classify", "class logits; cross-entropy against labels y, accuracy", ("y",), "cross_entropy",
          ("accuracy",), "class_logits"),
     Task("lm", "language model: next-token cross-entropy over the sequence, perplexity", (), "next_token",
-         ("perplexity",), "token_logits"),
+         ("perplexity",), "token_logits", (WEIGHT, TARGET)),
     Task("segment", "per-pixel class logits; cross-entropy against a mask, mean IoU, pixel accuracy", ("mask",),
          "pixel_cross_entropy", ("iou", "pixel_accuracy"), "pixel_logits"),
     Task("reconstruct", "reproduce an input; mean squared error", (), "mse_input", (), "like_target",
-         (WEIGHT, TaskArg("target", None, "the input to reproduce (default: the first input)"))),
+         (WEIGHT, TARGET)),
     Task("regress", "real-valued targets; mean squared error", ("target",), "mse", (), "values"),
 )}

@@ -57,6 +57,14 @@ def keywords() -> frozenset[str]:
     return frozenset(t.pattern.value for t in _lexer().terminals if t.name in _keyword_types())
 
 
+@lru_cache(maxsize=1)
+def label_words() -> frozenset[str]:
+    """The reserved words that may label a layer (`head:`, `output:`): the grammar's `label_word`."""
+    lark = _lexer()
+    names = {sym.name for r in lark.rules if r.origin.name == "label_word" for sym in r.expansion}
+    return frozenset(t.pattern.value for t in lark.terminals if t.name in names)
+
+
 _NL_PART = re.compile(r"\r?\n|#[^\n]*|[\t ]+")
 
 

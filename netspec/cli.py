@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("netspec.compiler.cli", "draw the network with Graphviz (inputs at the bottom, heads at the top)"),
     "summary": ("netspec.compiler.cli", "per-layer table: output shapes, parameters, multiply-accumulates"),
     "compile": ("netspec.compiler.cli", "eject standalone PyTorch code (imports only torch)"),
-    "layers": ("netspec.compiler.cli", "list the layers and tensor ops the language knows"),
+    "layers": ("netspec.compiler.cli", "list the layers, tensor ops and head tasks the language knows"),
     "models": ("netspec.compiler.cli", "list the models of the standard library with parameter counts"),
     "fmt": ("netspec.dsl.cli", "format specs in the one canonical layout (comments kept, meaning unchanged)"),
     "lsp": ("netspec.lsp", "run the language server on standard input/output (for editors)"),

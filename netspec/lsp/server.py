@@ -97,7 +97,7 @@ def to_lsp(d: Diagnostic, snap: Snapshot) -> T.Diagnostic:
         message = f"{here}: {message}"
         here = next((s for s, _ in d.notes if s is not None and s.file == snap.file), None)
     return T.Diagnostic(range=_range(here, tokens), message=message, severity=_SEVERITY[d.severity],
-                        source="netspec", related_information=related or None)
+                        source="netspec", code=d.code, related_information=related or None)
 
 
 def build_server(version: str) -> NetspecServer:

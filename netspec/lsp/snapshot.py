@@ -114,7 +114,7 @@ def bindings(d: A.Def) -> list[Binding]:
                 out.append(Binding(s.name, s.span, s))
             elif isinstance(s, A.Assign):
                 out.extend(Binding(t.id, t.span, s) for t in s.targets)
-            elif isinstance(s, A.Step | A.Merge):
+            elif isinstance(s, A.Step | A.FlowExpr | A.Merge):
                 for n in (getattr(s, "label", None), s.bind):
                     if n is not None:
                         out.append(Binding(n.id, n.span, s))

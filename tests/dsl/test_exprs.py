@@ -35,6 +35,9 @@ class Tensors:
     def is_block(self, name):
         return name == "Block"
 
+    def is_runtime(self, value):
+        return False
+
     def add_call(self, kind, target, args, kwargs, span, *, label="", flow_input=None, id_hint=None):
         self.ops.append((kind, target, args, kwargs, label))
         return Ref(f"op{len(self.ops)}")
@@ -85,7 +88,7 @@ def test_init_and_tie_keywords_name_things():
 
 @pytest.mark.parametrize("text, message", [
     ("x + 1", "undefined name 'x'"),
-    ("t if t else u", "the condition of `a if c else b` must be known at compile time"),
+    ("t if t else u", "the condition of `a if c else b` must be known at compile time (or be `training`)"),
     ("not t", "'not' needs a compile-time value"),
     ("t in [1]", "'in' needs compile-time values"),
     ("1 / 0", "cannot compute 1 / 0: division by zero"),

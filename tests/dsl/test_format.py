@@ -43,12 +43,29 @@ SPACING = [
     ("y = Linear( d , d , )( x )", "y = Linear(d, d)(x)"),
     ("head out : classify( weight = 0.5 )", "head out: classify(weight=0.5)"),
     ("act: Tanh() if d==4 else ReLU()", "act: Tanh() if d == 4 else ReLU()"),
+    ("0 : Linear( d , d )", "0: Linear(d, d)"),
+    ("{ i } : Linear(d, d)", "{ i }: Linear(d, d)"),
+    ("head : Linear( d , d )", "head: Linear(d, d)"),
+    ("output :Linear(d,d)", "output: Linear(d, d)"),
+    ("_+x", "_ + x"),
+    ("_ [ : , 0 ]", "_[:, 0]"),
+    ("_*s as y", "_ * s as y"),
+    ("x.transpose( 1,2 )", "x.transpose(1, 2)"),
+    ("y = x*2 if training else x", "y = x * 2 if training else x"),
+    ("LSTM(d,d,return_state = true)( x ,( h , c ))", "LSTM(d, d, return_state=true)(x, (h, c))"),
 ]
 
 
 @pytest.mark.parametrize("written, canonical", SPACING, ids=[c for _, c in SPACING])
 def test_spacing(written, canonical):
     assert format_text(body(written)) == body(canonical)
+
+
+def test_numbered_and_reserved_groups_keep_their_bodies():
+    text = body("features :", "        0 :", "            block:", "                Linear(d,d)", "head out")
+    assert format_text(text) == body("features:", "    0:", "        block:", "            Linear(d, d)",
+                                     "head out")
+    assert format_text(format_text(text)) == format_text(text)
 
 
 def test_indentation_blank_lines_and_comment_levels():

@@ -14,7 +14,7 @@ from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punc
 
 from netspec.dsl.highlight import KEYWORDS, MODULES, NetspecLexer, textmate_grammar
 from netspec.dsl.registry import REGISTRY
-from netspec.dsl.tokens import Token, keywords, tokenize
+from netspec.dsl.tokens import Token, keywords, label_words, tokenize
 
 ROOT = Path(__file__).resolve().parents[2]
 VSCODE = ROOT / "editors" / "vscode"
@@ -44,6 +44,8 @@ def _expected(t: Token, before: Token | None, after: Token | None):
         return (Number,), ("constant.numeric",)
     if t.type == "STRING":
         return (String,), ("string.quoted",)
+    if t.text in label_words() and after is not None and after.type == "COLON":  # `head: Linear(...)`
+        return (Name.Label,), ("entity.name.tag.label",)
     if t.is_keyword:
         return (Keyword, Operator.Word), ("keyword.", "storage.")
     if t.type in _OPERATORS:

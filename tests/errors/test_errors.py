@@ -1,8 +1,9 @@
 """Data-driven error tests: each tests/errors/*.nn file carries its expected problems
 inline, on the offending line, as `# E:COL: message` (error), `# W:COL: message`
-(warning) or `# N:COL: message` (a note of some error, e.g. where a block was used).
-The message is matched as a substring; line and column exactly. Every expected problem
-must be reported and nothing else. Files named lib_*.nn are only imported.
+(warning), `# I:COL: message` (an informational lint, reported as a note of its own) or
+`# N:COL: message` (a note of some error, e.g. where a block was used); a line may carry
+several. The message (with a lint's `[CODE]`) is matched as a substring; line and column exactly. Every expected
+problem must be reported and nothing else. Files named lib_*.nn are only imported.
 """
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from netspec.dsl.frontend import check_models
 from netspec.dsl.loader import load
 
 HERE = Path(__file__).parent
-MARK = re.compile(r"#\s*([EWN]):(\d+):\s*(.*?)\s*$")
+MARK = re.compile(r"#\s*([EWIN]):(\d+):\s*(.*?)\s*(?=#\s*[EWIN]:\d+:|$)")
 CASES = sorted(p for p in HERE.glob("*.nn") if not p.name.startswith("lib_"))
 
 
@@ -23,8 +24,7 @@ def expected(files):
     out = []
     for f in files:
         for n, line in enumerate(f.read_text().splitlines(), 1):
-            m = MARK.search(line)
-            if m:
+            for m in MARK.finditer(line):
                 out.append((m.group(1), str(f), n, int(m.group(2)), m.group(3)))
     return out
 
@@ -49,12 +49,17 @@ def diagnose(path: Path):
     return out, files
 
 
+def _text(d) -> str:
+    """A problem's message as printed: a lint's code follows it, `[NS101]`."""
+    return f"{d.message} [{d.code}]" if d.code else d.message
+
+
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_error_fixture(path):
     got, files = diagnose(path)
     want = expected([Path(f) for f in files if Path(f).exists()] or [path])
     assert want, "a fixture must expect something"
-    sev = {"E": "error", "W": "warning"}
+    sev = {"E": "error", "W": "warning", "I": "note"}
     unmatched = list(got)
     for kind, file, line, col, msg in want:
         if kind == "N":
@@ -62,7 +67,7 @@ def test_error_fixture(path):
                     if s and s.file == file and s.line == line and s.col == col and msg in m]
         else:
             hits = [d for d in got if d.severity == sev[kind] and d.span and d.span.file == file
-                    and d.span.line == line and d.span.col == col and msg in d.message]
+                    and d.span.line == line and d.span.col == col and msg in _text(d)]
         report = "\n".join(d.format() for d in got)
         assert hits, f"expected {kind} at {file}:{line}:{col}: {msg}\n--- got:\n{report}"
         for h in hits:

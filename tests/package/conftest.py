@@ -13,5 +13,5 @@ def built_wheel(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def user_env(built_wheel):
-    """Environment of a user who installed the wheel (with [train]) and activated its venv."""
+    """Environment of a user who installed the wheel (with its extras) and activated its venv."""
     return env_for(installed_venv(built_wheel))

@@ -1,7 +1,7 @@
 """The wheel, built from this tree and installed into its own venv as a user installs it.
 
-`wheel()` builds `netspec_nn-*.whl` with pip; `installed_venv()` installs it with its
-`train` extra into `.venv-wheel` (CPU torch pinned first, from the machine's local
+`wheel()` builds `netspec_nn-*.whl` with pip; `installed_venv()` installs it with the
+extras a user may ask for (EXTRAS) into `.venv-wheel` (CPU torch pinned first, from the machine's local
 wheel). The venv is created once and kept while pyproject.toml is unchanged (its
 dependencies are then the same); the wheel itself is reinstalled on every run, so
 each test session exercises the current code. CI starts from a clean clone, so
@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-wheel"
 TORCH = os.environ.get("TORCH", "torch==2.13.0+cpu")  # as the Makefile pins it
+EXTRAS = "train,lsp,export"  # every user-facing extra: the docs show all of their commands
 PIP = ["--no-input", "--progress-bar", "off", "--disable-pip-version-check", "-q"]
 
 
@@ -38,15 +39,15 @@ def wheel(out: Path) -> Path:
 
 
 def installed_venv(whl: Path) -> Path:
-    """A venv holding `whl` with its train extra and nothing of the source tree: its bin/ folder."""
-    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()[:16]
+    """A venv holding `whl` with its extras and nothing of the source tree: its bin/ folder."""
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + (TORCH + EXTRAS).encode()).hexdigest()[:16]
     stamp = VENV / f".deps-{key}"
     py = VENV / "bin" / "python"
     if not stamp.exists():
         shutil.rmtree(VENV, ignore_errors=True)
         _run([sys.executable, "-m", "venv", VENV])
         _run([py, "-m", "pip", "install", *PIP, TORCH])
-        _run([py, "-m", "pip", "install", *PIP, f"{whl}[train]"])
+        _run([py, "-m", "pip", "install", *PIP, f"{whl}[{EXTRAS}]"])
         stamp.touch()
     else:
         _run([py, "-m", "pip", "install", *PIP, "--no-deps", "--force-reinstall", whl])

@@ -175,6 +175,16 @@ def test_diagnostics_are_checks_with_ranges_and_follow_edits(session):
     assert client.diagnostics(uri, client.version) == []
 
 
+def test_lint_diagnostics_carry_their_code(session):
+    client, _, uri, _, edit = session
+    edit(MAIN.replace("Lienar", "Linear").replace("    input unused: float[B=2, d]\n", "")
+         .replace("    head y\n", "    drop: Dropout(0.5)\n    head y\n"))
+    (lint,) = client.diagnostics(uri, client.version)
+    assert (lint["code"], lint["severity"], lint["source"]) == ("NS103", 2, "netspec")
+    assert lint["message"] == "head 'y' is the output of drop: no dropout right before an output"
+    assert lint["range"]["start"] == {"line": 9, "character": 4}
+
+
 def test_hover_shows_shape_parameters_and_doc(session):
     client, _, uri, _, edit = session
     fixed = edit(MAIN.replace("Lienar", "Linear"))

@@ -82,6 +82,33 @@ def test_lm_loss_excludes_the_last_position():
     torch.testing.assert_close(head_losses(info, logits, {"x": x})["logits"], want)
 
 
+def test_lm_target_names_the_input_it_predicts():
+    import netspec
+    m = netspec.build("""
+model LM(vocab=11):
+    input idx: long[B=2, T=6]
+    Embedding(vocab, 8)
+    Linear(8, vocab)
+    head logits: lm(target=idx, weight=0.5)
+""")
+    (head,) = m.netspec.heads
+    assert (head.task, head.target, head.weight) == ("lm", "idx", 0.5)
+    x = torch.randint(0, 11, (2, 6))
+    logits = m(x)
+    losses = head_losses(m.netspec, logits, {"x": x})
+    torch.testing.assert_close(losses["logits"], F.cross_entropy(logits[:, :-1].reshape(-1, 11), x[:, 1:].reshape(-1)))
+    torch.testing.assert_close(total_loss(m.netspec, losses), 0.5 * losses["logits"])
+
+
+def test_a_target_that_training_does_not_feed_is_refused():
+    from netspec.compiler.info import InputInfo
+    from netspec.train.data.want import want_from_info
+    info = ModelInfo("Rec", "<t>", {}, (InputInfo("x", "float32", ("B", 4), (2, 4)),),
+                     (HeadInfo("out", "reconstruct", target="y"),))
+    with pytest.raises(DataError, match="head 'out' of Rec reads input 'y', but training data feeds 'x'"):
+        want_from_info(info)
+
+
 def test_two_heads_weighted_and_untrained_head_ignored():
     m = make("twohead")
     x = torch.randn(3, 1, 16, 16)

@@ -32,6 +32,10 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
         raise DataError(problem)
     inp = info.inputs[0]
     heads = trained_heads(info)
+    for h in heads:  # lm / reconstruct read their `target=` input, which must be the one fed
+        if h.target is not None and h.target != inp.name:
+            raise DataError(f"head '{h.name}' of {info.name} reads input '{h.target}', but training data feeds "
+                            f"'{inp.name}'")
     needs = frozenset(f for h in heads for f in task_of(h).needs)
     sizes: dict = {}
     for h in heads:
