@@ -105,87 +105,123 @@ def _set_path(root: nn.Module, path: str, value) -> None:
         cur.add_module(last, value)
 
 
-def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
-    g = fx.Graph()
-    env: dict[str, fx.Node] = {}
-    device_node = None
+class _Lowering:
+    """The state of lowering one block: the fx graph so far and the node of every op."""
 
-    def val(v):
+    def __init__(self, block: BlockGraph):
+        self.block = block
+        self.graph = fx.Graph()
+        self.env: dict[str, fx.Node] = {}
+        self._device: fx.Node | None = None
+
+    def val(self, v):
+        """An argument value with every Ref replaced by its fx node."""
         if isinstance(v, Ref):
-            return env[v.node]
+            return self.env[v.node]
         if isinstance(v, SliceVal):
-            return slice(val(v.lo), val(v.hi), val(v.step))
+            return slice(self.val(v.lo), self.val(v.hi), self.val(v.step))
         if isinstance(v, tuple):
-            return tuple(val(x) for x in v)
+            return tuple(self.val(x) for x in v)
         if isinstance(v, list):
-            return [val(x) for x in v]
+            return [self.val(x) for x in v]
         return v
 
-    def device():
-        nonlocal device_node
-        if device_node is None:
-            first = env[block.inputs[0].id]
-            device_node = g.create_node("call_function", getattr, (first, "device"), name="device")
-        return device_node
+    def device(self) -> fx.Node:
+        """`x.device` of the block's first input, made once: factories put their tensors there."""
+        if self._device is None:
+            first = self.env[self.block.inputs[0].id]
+            self._device = self.graph.create_node("call_function", getattr, (first, "device"), name="device")
+        return self._device
 
+    def node(self, op: Op, kind: str, target, args=(), kwargs=None, suffix: str = "") -> fx.Node:
+        return self.graph.create_node(kind, target, tuple(args), kwargs or {}, name=op.id + suffix)
+
+
+def _lower_input(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    node = lw.node(op, "placeholder", op.id)
+    node.meta["netspec_dims"] = op.dims  # the declared rank: passes reason about dims (-1 vs 2) with it
+    return node
+
+
+def _causal_mask_for(lw: _Lowering, op: Op, q: fx.Node, k: fx.Node) -> fx.Node:
+    """MultiheadAttention(..., is_causal=true) needs the mask too: True above the diagonal."""
+    T = lw.node(op, "call_method", "size", (q, 1), suffix="_T")
+    S = lw.node(op, "call_method", "size", (k, 1), suffix="_S")
+    ones = lw.node(op, "call_function", torch.ones, (T, S), {"dtype": torch.bool, "device": lw.device()},
+                   suffix="_ones")
+    return lw.node(op, "call_method", "triu", (ones, 1), suffix="_future")
+
+
+def _lower_module(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    if op.target == "Parameter":
+        return lw.node(op, "get_attr", op.path)
+    call_kwargs = dict(_CALL_KWARGS.get(op.target, {}))
+    if kwargs.get("is_causal"):  # MultiheadAttention(..., is_causal=true)
+        call_kwargs.update(attn_mask=_causal_mask_for(lw, op, args[0], args[1]), is_causal=True)
+    if op.target not in _FIRST_OUTPUT:
+        return lw.node(op, "call_module", op.path, args, call_kwargs)
+    both = lw.node(op, "call_module", op.path, args, call_kwargs, suffix="_out")
+    both.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
+    return lw.node(op, "call_function", operator.getitem, (both, 0))
+
+
+def _lower_block(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    return lw.node(op, "call_module", op.path, args)
+
+
+def _lower_binop(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    return lw.node(op, "call_function", _BINOPS[op.target], args)
+
+
+def _lower_getitem(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    return lw.node(op, "call_function", operator.getitem, args)
+
+
+def _lower_function(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    """A tensor op, written as a function or a method: the registry names its torch target."""
+    if op.target == "neg":  # unary minus: not a registry entry
+        return lw.node(op, "call_function", operator.neg, args)
+    ldef = REGISTRY[op.target]
+    if ldef.target.startswith("method:"):
+        return lw.node(op, "call_method", ldef.target.split(":", 1)[1], args, kwargs)
+    if ldef.extra.get("pack"):  # cat(a, b, dim=1) -> torch.cat([a, b], dim=1)
+        args = (list(args),)
+    if ldef.factory and lw.block.inputs:
+        kwargs = dict(kwargs, device=lw.device())
+    return lw.node(op, "call_function", resolve_target(ldef.target), args, kwargs)
+
+
+# op kind -> how it becomes fx nodes: (lowering state, op, args, kwargs) -> the node of its value
+LOWER = {
+    "input": _lower_input,
+    "module": _lower_module,
+    "block": _lower_block,
+    "binop": _lower_binop,
+    "getitem": _lower_getitem,
+    "function": _lower_function,
+    "method": _lower_function,
+}
+
+
+def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
+    """The literal fx graph of one block: one node per op (a few ops need two), in source order.
+    `top`: a model with several heads returns a dict head name -> tensor; a block returns a tuple."""
+    lw = _Lowering(block)
     for op in block.ops():
-        args, kwargs = val(op.args), val(op.kwargs)
-        name = op.id
-
-        def node_(kind, target, a=(), k=None, _name=name):
-            return g.create_node(kind, target, tuple(a), k or {}, name=_name)
-
-        if op.kind == "input":
-            node = node_("placeholder", op.id)
-        elif op.kind == "module" and op.target == "Parameter":
-            node = node_("get_attr", op.path)
-        elif op.kind in ("module", "block"):
-            call_kwargs = dict(_CALL_KWARGS.get(op.target, {}))
-            if op.kind == "module" and kwargs.get("is_causal"):  # MultiheadAttention(..., is_causal=true)
-                q, k = args[0], args[1]
-                T = node_("call_method", "size", (q, 1), _name=op.id + "_T")
-                S = node_("call_method", "size", (k, 1), _name=op.id + "_S")
-                ones = node_("call_function", torch.ones, (T, S), {"dtype": torch.bool, "device": device()},
-                             _name=op.id + "_ones")
-                future = node_("call_method", "triu", (ones, 1), _name=op.id + "_future")  # True = masked
-                call_kwargs.update(attn_mask=future, is_causal=True)
-            node = node_("call_module", op.path, args, call_kwargs)
-            if op.kind == "module" and op.target in _FIRST_OUTPUT:
-                node.name = op.id + "_out"
-                node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
-                node = node_("call_function", operator.getitem, (node, 0))
-        elif op.kind == "binop":
-            node = node_("call_function", _BINOPS[op.target], args)
-        elif op.kind == "getitem":
-            node = node_("call_function", operator.getitem, args)
-        elif op.kind in ("function", "method") and REGISTRY[op.target].target.startswith("method:"):
-            node = node_("call_method", REGISTRY[op.target].target.split(":", 1)[1], args, kwargs)
-        elif op.kind in ("function", "method"):
-            if op.target == "neg":
-                node = node_("call_function", operator.neg, args)
-            else:
-                ldef = REGISTRY[op.target]
-                fn = resolve_target(ldef.target)
-                if ldef.extra.get("pack"):
-                    args = (list(args),)
-                if ldef.factory and block.inputs:
-                    kwargs = dict(kwargs, device=device())
-                node = node_("call_function", fn, args, kwargs)
-        else:  # pragma: no cover - the elaborator makes no other kinds
-            raise AssertionError(op.kind)
+        node = LOWER[op.kind](lw, op, lw.val(op.args), lw.val(op.kwargs))
         node.meta["span"] = op.span
         node.meta["netspec_op"] = op.id
-        env[op.id] = node
-    outs = block.outputs
+        lw.env[op.id] = node
+    env, outs = lw.env, block.outputs
     if len(outs) == 1:
         result = env[outs[0].ref.node]
     elif top:
         result = {o.name: env[o.ref.node] for o in outs}
     else:
         result = tuple(env[o.ref.node] for o in outs)
-    g.output(result)
-    g.lint()
-    return g
+    lw.graph.output(result)
+    lw.graph.lint()
+    return lw.graph
 
 
 def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.GraphModule:
