@@ -19,7 +19,7 @@ from ..dsl.frontend import Checked, elaborate
 from ..dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
-from .lower import _GraphCache, instantiate
+from .lower import GraphCache, instantiate
 from .metashapes import no_init
 from .shapes import TensorMeta, default_input_shapes, propagate
 
@@ -88,7 +88,7 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
         dump_ir(checked.graph)
     shapes_in = default_input_shapes(checked.graph, input_shapes)
     with torch.device("meta"), no_init():
-        gm = instantiate(checked.graph, _GraphCache())
+        gm = instantiate(checked.graph, GraphCache(meta=True))
     gm.eval()  # batch statistics of a 1-sample batch are undefined; shapes are the same in both modes
     table, out = propagate(gm, checked.graph, shapes_in)
     if debug >= 2:
@@ -97,8 +97,16 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
     return Analysis(checked, gm, table, shapes_in, info)
 
 
+def optimizer(optimize: bool = True):
+    """The GraphCache optimize hook: the passes of compiler.passes, or None for the literal graph."""
+    if not optimize:
+        return None
+    from .passes import optimize as run_passes
+    return run_passes
+
+
 def build(source, model: str | None = None, *, device=None, dtype=None, input_shapes: dict | None = None,
-          extra_paths=(), **params) -> fx.GraphModule:
+          extra_paths=(), optimize: bool = True, **params) -> fx.GraphModule:
     """Compile a spec (a path or its text) to a torch.fx.GraphModule with fresh weights.
 
     Args:
@@ -106,6 +114,8 @@ def build(source, model: str | None = None, *, device=None, dtype=None, input_sh
         model: which model of the file (default: its `default model`, or its only one).
         device, dtype: where and in what precision to allocate the weights.
         input_shapes: {input name: shape} used for the shape check (default: the spec's).
+        optimize: apply the optimization passes (compiler.passes: fused attention, ...);
+            False gives the literal graph, one node per op of the spec.
         **params: overrides of the model's parameters, as `--set` gives them.
     Returns:
         a GraphModule; `model.netspec` is its ModelInfo. forward(*inputs) returns a tensor
@@ -115,7 +125,10 @@ def build(source, model: str | None = None, *, device=None, dtype=None, input_sh
     """
     analysis = analyze(source, model, params, input_shapes=input_shapes, extra_paths=extra_paths)
     with torch.device(device or "cpu"):
-        gm = instantiate(analysis.graph, _GraphCache())
+        gm = instantiate(analysis.graph, GraphCache(optimizer(optimize)))
+    if optimize and level() >= 1:
+        from .passes import print_rewrites
+        print_rewrites(gm)
     if dtype is not None:
         gm = gm.to(dtype)
     gm.netspec = analysis.info

@@ -131,7 +131,7 @@ def cmd_compile(args) -> int:
     from .eject import eject
 
     code = eject(_source(args)[0], args.model, parse_overrides(args.overrides), extra_paths=args.path,
-                 class_name=args.class_name)
+                 class_name=args.class_name, optimize=not args.no_optimize)
     if args.output == "-":
         sys.stdout.write(code)
     else:
@@ -199,6 +199,9 @@ def _compile_args(p):
     _common(p, inputs=False)
     p.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
     p.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
+    p.add_argument("--no-optimize", action="store_true", help="eject the spec as written, one line per op "
+                   "(default: after the optimization passes, e.g. attention fused into "
+                   "F.scaled_dot_product_attention; docs/OPTIMIZER.md)")
     return cmd_compile
 
 

@@ -8,6 +8,7 @@ paths from the spec become attribute paths, so state_dict keys read
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import operator
@@ -83,11 +84,92 @@ def apply_init(module, spec: InitSpec, name: str) -> None:
             getattr(nn.init, fn)(t, *args, **kwargs)
 
 
-class _GraphCache:
-    """One fx.Graph per BlockGraph object (identical instantiations share the object)."""
+class BlockModule(fx.GraphModule):
+    """The GraphModule of one block instance.
 
-    def __init__(self):
+    Instances of one block share its graph and the forward fx generated from it, so a
+    model compiles each distinct block once (GPT-2 with 1,000 layers: three graphs).
+    While a model is being built, making a module does not recompile the modules inside
+    it (fx would, level after level): they were compiled when they were made."""
+
+    def _recompile_submodules(self):
+        return [] if _BUILDING else super()._recompile_submodules()
+
+
+_BUILDING = 0  # > 0 while instantiate() runs
+_MODULE_ATTRS = frozenset(nn.Module().__dict__)  # what nn.Module.__init__ sets; the rest is fx's
+
+
+@contextlib.contextmanager
+def _building():
+    global _BUILDING
+    _BUILDING += 1
+    try:
+        yield
+    finally:
+        _BUILDING -= 1
+
+
+def _adopt(gm: nn.Module, root: nn.Module) -> None:
+    """gm holds exactly root's children, parameters and buffers, in root's order."""
+    for mine, theirs in ((gm._modules, root._modules), (gm._parameters, root._parameters),
+                         (gm._buffers, root._buffers)):
+        mine.clear()
+        mine.update(theirs)
+    gm._non_persistent_buffers_set = set(root._non_persistent_buffers_set)
+    gm.training = root.training  # the layers keep their own flags (train() would visit them all again)
+
+
+def module_over(root: nn.Module, graph: fx.Graph, class_name: str) -> fx.GraphModule:
+    """A GraphModule running `graph` that holds every child, parameter and buffer of `root`
+    (fx.GraphModule alone keeps only those the graph names: an optimized graph may no
+    longer call a layer whose path the spec still gives it)."""
+    with _building():
+        gm = BlockModule(root, graph, class_name=class_name)
+    _adopt(gm, root)
+    return gm
+
+
+class _Prototype:
+    """What later instances of a block copy from its first: the class holding the
+    generated forward, and fx's instance attributes (code, meta)."""
+
+    def __init__(self, gm: fx.GraphModule):
+        self.cls = type(type(gm).__name__, (BlockModule,), {"forward": type(gm).forward})
+        self.attrs = {k: v for k, v in gm.__dict__.items() if k not in _MODULE_ATTRS}
+
+    def instance(self, root: nn.Module) -> fx.GraphModule:
+        own = type(self.cls.__name__, (self.cls,), {})  # a class of its own, as fx gives every instance
+        gm = object.__new__(own)  # fx's __new__ would make that class; this one already is
+        nn.Module.__init__(gm)
+        for k, v in self.attrs.items():
+            gm.__dict__[k] = v.copy() if isinstance(v, (list, dict)) else v
+        _adopt(gm, root)
+        return gm
+
+
+class GraphCache:
+    """The first instance of every BlockGraph object (identical instantiations share the
+    object), and what later instances copy from it.
+
+    `optimize` (GraphModule -> GraphModule, e.g. compiler.passes.optimize) runs over the
+    first instance of each block; the later ones share the graph it made."""
+
+    def __init__(self, optimize=None, meta: bool = False):
+        self.optimize = optimize
+        # meta: the layers are on the meta device (analysis, ejection), so later instances of a
+        # block may copy the first one's layers instead of constructing and initializing them
+        self.meta = meta
+        self.layers: dict[int, dict] = {}  # block -> module path -> the first instance's layer
         self.graphs: dict[int, fx.Graph] = {}
+        self.prototypes: dict[int, _Prototype] = {}
+        self.ops: dict[int, list] = {}  # the block's ops in order: one topological sort per block
+
+    def ops_of(self, block: BlockGraph) -> list:
+        key = id(block)
+        if key not in self.ops:
+            self.ops[key] = list(block.ops())
+        return self.ops[key]
 
 
 def _set_path(root: nn.Module, path: str, value) -> None:
@@ -224,17 +306,41 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
     return lw.graph
 
 
-def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.GraphModule:
-    """A fresh GraphModule for `block`, with newly constructed layers."""
+_UNCOPYABLE = (nn.RNNBase,)  # keep views of their parameters (_flat_weights): constructed anew
+
+
+def _meta_like(t: torch.Tensor) -> torch.Tensor:
+    return torch.empty(t.shape, dtype=t.dtype, device="meta")  # empty_like goes through Python refs on meta
+
+
+def _copy_on_meta(layer):
+    """A new layer like `layer` with new (meta) parameters and buffers, without running its
+    constructor; None for a layer that holds other layers or views of its parameters."""
+    if isinstance(layer, nn.Parameter):
+        return nn.Parameter(_meta_like(layer), requires_grad=layer.requires_grad)
+    if layer._modules or isinstance(layer, _UNCOPYABLE):
+        return None
+    new = object.__new__(type(layer))
+    for k, v in layer.__dict__.items():
+        new.__dict__[k] = v.copy() if isinstance(v, (dict, set, list)) else v
+    new.__dict__["_parameters"] = {k: None if p is None else nn.Parameter(_meta_like(p), requires_grad=p.requires_grad)
+                       for k, p in layer._parameters.items()}
+    new.__dict__["_buffers"] = {k: None if b is None else _meta_like(b) for k, b in layer._buffers.items()}
+    return new
+
+
+def instantiate(block: BlockGraph, cache: GraphCache, top: bool = True) -> fx.GraphModule:
+    """A fresh GraphModule for `block`, with newly constructed layers (optimized by
+    `cache.optimize`, if set)."""
     key = id(block)
-    if key not in cache.graphs:
-        cache.graphs[key] = build_graph(block, top)
-    ops = list(block.ops())  # one topological sort, used three times
+    ops = cache.ops_of(block)
     root = nn.Module()
-    for path in block.containers:
-        _set_path(root, path, nn.Module())
+    first = cache.layers.get(key) if cache.meta else None
+    layers = cache.layers.setdefault(key, {}) if cache.meta and first is None else None
     for op in ops:
-        if op.kind == "module":
+        if op.kind == "module" and first is not None and (layer := _copy_on_meta(first[op.path])) is not None:
+            _set_path(root, op.path, layer)
+        elif op.kind == "module":
             try:
                 layer = make_layer(op)
                 for name, spec in op.init.items():
@@ -246,6 +352,8 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
             if op.frozen:
                 for p in (layer.parameters() if isinstance(layer, nn.Module) else [layer]):
                     p.requires_grad_(False)
+            if layers is not None:
+                layers[op.path] = layer
         elif op.kind == "block":
             try:
                 child = instantiate(op.block, cache, top=False)
@@ -253,12 +361,18 @@ def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True) -> fx.G
                 e.diagnostics[0].notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise NetspecError(e.diagnostics) from None
             _set_path(root, op.path, child)
-    gm = fx.GraphModule(root, cache.graphs[key], class_name=block.name)
     for path in block.containers:  # keep empty-looking containers so paths exist even without call sites
         try:
-            gm.get_submodule(path)
+            root.get_submodule(path)
         except AttributeError:
-            _set_path(gm, path, nn.Module())
+            _set_path(root, path, nn.Module())
+    if key in cache.prototypes:
+        gm = cache.prototypes[key].instance(root)
+    else:
+        gm = module_over(root, build_graph(block, top), block.name)
+        if cache.optimize is not None:
+            gm = cache.optimize(gm)
+        cache.graphs[key], cache.prototypes[key] = gm.graph, _Prototype(gm)
     for op in ops:
         if op.kind == "module" and op.tie is not None:
             gm.get_submodule(op.path).weight = gm.get_submodule(op.tie[0]).weight

@@ -27,6 +27,14 @@ def causal_mask(input: torch.Tensor, value: float = float("-inf")) -> torch.Tens
     return input.masked_fill(~keep, value)
 
 
+def attention(query, key, value, attn_mask=None, dropout=None, is_causal=False, scale=None):
+    """F.scaled_dot_product_attention dropping attention weights as the nn.Dropout `dropout`
+    would: with its p while it is training, not at all in eval."""
+    p = dropout.p if dropout is not None and dropout.training else 0.0
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=p,
+                                          is_causal=is_causal, scale=scale)
+
+
 class ScaledDotProductAttention(nn.Module):
     """F.scaled_dot_product_attention with dropout active only in training mode."""
 
@@ -58,4 +66,4 @@ class RunningStat(nn.Module):
         return self.value.reshape((update if use is None else use).shape)
 
 
-EJECTED_SOURCES = (center_crop, causal_mask, ScaledDotProductAttention, RunningStat)
+EJECTED_SOURCES = (center_crop, causal_mask, attention, ScaledDotProductAttention, RunningStat)

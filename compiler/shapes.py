@@ -17,7 +17,7 @@ from torch import fx, nn
 from ..dsl.errors import Diagnostic, NetspecError
 from ..dsl.ir import BlockGraph
 
-from .metashapes import rule_for
+from .metashapes import function_shape, rule_for
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
           "float64": torch.float64, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool,
@@ -83,11 +83,20 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
     return None
 
 
+def _signature(args) -> tuple:
+    """What a block's result depends on when it runs on meta tensors: their shapes and dtypes."""
+    return tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else repr(a) for a in args)
+
+
 class ShapeProp(fx.Interpreter):
-    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True):
+    def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True,
+                 memo: dict | None = None):
         super().__init__(gm, garbage_collect_values=True)
         self.block, self.prefix, self.table = block, prefix, table
         self.fast = fast  # shape rules for meta tensors; off when running real tensors
+        # (block, input shapes) -> (outputs, shapes inside): identical instantiations of a block
+        # on identical shapes (GPT-2's layers) are inferred once; meta tensors only
+        self.memo = memo if memo is not None else {}
         self.ops = {op.id: op for op in block.ops()}
         self.blocks = {op.path: op for op in self.ops.values() if op.kind == "block"}
         self.symbols: dict[str, int] = {}
@@ -139,6 +148,14 @@ class ShapeProp(fx.Interpreter):
             raise _Failure(Diagnostic("error", f"input '{op.id}' of {self.block.kind} '{self.block.name}' expects "
                                       f"shape [{wanted}], got {list(got)}", op.span))
 
+    def call_function(self, target, args, kwargs):
+        out = function_shape(target, args, kwargs) if self.fast else None
+        return out if out is not None else super().call_function(target, args, kwargs)
+
+    def call_method(self, target, args, kwargs):
+        out = function_shape(target, args, kwargs) if self.fast else None
+        return out if out is not None else super().call_method(target, args, kwargs)
+
     def call_module(self, target, args, kwargs):
         sub = self.fetch_attr(target)
         rule = rule_for(sub) if self.fast else None
@@ -151,12 +168,31 @@ class ShapeProp(fx.Interpreter):
                 return out
         op = self.blocks.get(target)
         if isinstance(sub, fx.GraphModule) and op is not None:
+            return self._run_block(sub, op, target, args)
+        return super().call_module(target, args, kwargs)
+
+    def _run_block(self, sub: fx.GraphModule, op, target: str, args):
+        meta = self.fast and all(a.device.type == "meta" for a in args if isinstance(a, torch.Tensor))
+        key = (id(op.block), _signature(args)) if meta else None
+        if key not in self.memo:
+            inner: dict = {}
             try:
-                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast).run(*args)
+                out = ShapeProp(sub, op.block, "", inner, self.fast, self.memo).run(*args)
             except _Failure as f:
                 f.diag.notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise
-        return super().call_module(target, args, kwargs)
+            if key is None:
+                self._record(target, inner)
+                return out
+            self.memo[key] = (out, inner)
+        out, inner = self.memo[key]
+        self._record(target, inner)
+        return out
+
+    def _record(self, target: str, inner: dict) -> None:
+        prefix = f"{self.prefix}{target}."
+        for path, meta in inner.items():
+            self.table[prefix + path] = meta
 
 
 def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> dict[str, tuple]:
