@@ -18,10 +18,14 @@ import sys
 from torch import fx
 
 from .attention import fuse_attention
+from .identity import remove_identity_layers
 from .rewrite import REWRITES, Rewrite
 
+# In order. Attention first: it recognises a Dropout(0.0) on the attention weights as part
+# of the pattern, before remove_identity_layers would take it away.
 PASSES = (
     fuse_attention,
+    remove_identity_layers,
 )
 
 
@@ -51,4 +55,4 @@ def print_rewrites(model, stream=None) -> None:
         print(f"  {r}", file=stream)
 
 
-__all__ = ["PASSES", "optimize", "rewrites", "print_rewrites", "fuse_attention"]
+__all__ = ["PASSES", "optimize", "rewrites", "print_rewrites", "fuse_attention", "remove_identity_layers"]

@@ -28,6 +28,7 @@ class Triangle:
     cols: object
     value: Callable[[int], float]
     diagonals: frozenset  # the offsets where value may change
+    boolean: bool = False  # a bool tensor (masked_fill takes no other)
 
 
 def _arg(n: fx.Node, i: int, name: str, default):
@@ -48,12 +49,12 @@ def triangle(n) -> Triangle | None:
         if len(size) != 2:
             return None
         fill = _FILL[t]
-        return Triangle(size[0], size[1], lambda k: fill, frozenset())
+        return Triangle(size[0], size[1], lambda k: fill, frozenset(), n.kwargs.get("dtype") is torch.bool)
     if n.op == "call_function" and t is torch.full:
         size, fill = _arg(n, 0, "size", None), _arg(n, 1, "fill_value", None)
         if not isinstance(size, (tuple, list)) or len(size) != 2 or not _number(fill):
             return None
-        return Triangle(size[0], size[1], lambda k: float(fill), frozenset())
+        return Triangle(size[0], size[1], lambda k: float(fill), frozenset(), n.kwargs.get("dtype") is torch.bool)
     if t in (torch.tril, torch.triu, "tril", "triu"):
         inner = triangle(n.args[0])
         d = _arg(n, 1, "diagonal", 0)
@@ -61,25 +62,26 @@ def triangle(n) -> Triangle | None:
             return None
         f = inner.value
         keep = (lambda k: k <= d) if t in (torch.tril, "tril") else (lambda k: k >= d)
-        return Triangle(inner.rows, inner.cols, lambda k: f(k) if keep(k) else 0.0, inner.diagonals | {d - 1, d})
+        return Triangle(inner.rows, inner.cols, lambda k: f(k) if keep(k) else 0.0, inner.diagonals | {d - 1, d},
+                        inner.boolean)
     if t in (operator.eq, operator.ne) and _number(n.args[1]):
         inner, c = triangle(n.args[0]), n.args[1]
         if inner is None:
             return None
         f, want = inner.value, t is operator.eq
-        return Triangle(inner.rows, inner.cols, lambda k: float((f(k) == c) == want), inner.diagonals)
+        return Triangle(inner.rows, inner.cols, lambda k: float((f(k) == c) == want), inner.diagonals, True)
     if t in (torch.logical_not, "logical_not"):
         inner = triangle(n.args[0])
         if inner is None:
             return None
         f = inner.value
-        return Triangle(inner.rows, inner.cols, lambda k: float(not f(k)), inner.diagonals)
+        return Triangle(inner.rows, inner.cols, lambda k: float(not f(k)), inner.diagonals, True)
     if t == "bool":
         inner = triangle(n.args[0])
         if inner is None:
             return None
         f = inner.value
-        return Triangle(inner.rows, inner.cols, lambda k: float(f(k) != 0), inner.diagonals)
+        return Triangle(inner.rows, inner.cols, lambda k: float(f(k) != 0), inner.diagonals, True)
     return None
 
 
@@ -89,13 +91,14 @@ def _offsets(tri: Triangle):
 
 
 def masks_future(tri: Triangle) -> bool:
-    """True where the column is past the row (k > 0), and only there: masked_fill's causal mask."""
-    return all(bool(tri.value(k)) == (k > 0) for k in _offsets(tri))
+    """A bool mask, True where the column is past the row (k > 0) and only there: masked_fill's
+    causal mask."""
+    return tri.boolean and all(bool(tri.value(k)) == (k > 0) for k in _offsets(tri))
 
 
 def adds_causal(tri: Triangle) -> bool:
-    """-inf where k > 0 and 0 elsewhere: the additive causal mask."""
-    return all(tri.value(k) == (-math.inf if k > 0 else 0.0) for k in _offsets(tri))
+    """-inf where k > 0 and 0 elsewhere: the additive causal mask (a float one)."""
+    return not tri.boolean and all(tri.value(k) == (-math.inf if k > 0 else 0.0) for k in _offsets(tri))
 
 
 def is_given(n, limit: int = 64) -> bool:
