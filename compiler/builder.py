@@ -9,7 +9,7 @@ parameters are counted in seconds without the memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import fx
@@ -19,7 +19,7 @@ from ..dsl.frontend import Checked, elaborate
 from ..dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
-from .lower import GraphCache, instantiate
+from .lower import GraphCache, count_params, instantiate
 from .metashapes import no_init
 from .shapes import TensorMeta, default_input_shapes, propagate
 
@@ -27,22 +27,26 @@ from .shapes import TensorMeta, default_input_shapes, propagate
 @dataclass
 class Analysis:
     checked: Checked
-    module: fx.GraphModule  # on the meta device
     shapes: dict[str, TensorMeta]  # full op path -> output shape at the analysis input sizes
     input_shapes: dict[str, tuple]
     info: ModelInfo
+    num_params: int  # a tied Parameter once, as torch counts it
+    trainable_params: int
+    _module: fx.GraphModule | None = field(default=None, repr=False)
 
     @property
     def graph(self) -> BlockGraph:
         return self.checked.graph
 
     @property
-    def num_params(self) -> int:
-        return count_params(self.module)
-
-    @property
-    def trainable_params(self) -> int:
-        return count_params(self.module, trainable_only=True)
+    def module(self) -> fx.GraphModule:
+        """The whole model on the meta device, a layer at every path (made on first use:
+        shape inference needs only one module per distinct block)."""
+        if self._module is None:
+            with torch.device("meta"), no_init():
+                self._module = instantiate(self.graph, GraphCache(meta=True))
+            self._module.eval()
+        return self._module
 
 
 def _dump_code(gm: fx.GraphModule) -> None:
@@ -52,11 +56,6 @@ def _dump_code(gm: fx.GraphModule) -> None:
         if isinstance(m, fx.GraphModule) and id(m.graph) not in seen:
             seen.add(id(m.graph))
             print(f"# fx code of {type(m).__name__} (at '{name or '<top>'}')\n{m.code.strip()}\n", file=sys.stderr)
-
-
-def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
-    # parameters() yields a tied Parameter once, as torch counts it
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def _model_info(checked: Checked, input_shapes, out, params) -> ModelInfo:
@@ -87,14 +86,15 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
     if debug >= 1:
         dump_ir(checked.graph)
     shapes_in = default_input_shapes(checked.graph, input_shapes)
-    with torch.device("meta"), no_init():
-        gm = instantiate(checked.graph, GraphCache(meta=True))
+    with torch.device("meta"), no_init():  # one module per distinct block, shared by its instances
+        gm = instantiate(checked.graph, GraphCache(meta=True, share=True))
     gm.eval()  # batch statistics of a 1-sample batch are undefined; shapes are the same in both modes
     table, out = propagate(gm, checked.graph, shapes_in)
     if debug >= 2:
         _dump_code(gm)
     info = _model_info(checked, shapes_in, out, checked.graph.params)
-    return Analysis(checked, gm, table, shapes_in, info)
+    total, trainable = count_params(checked.graph, gm)
+    return Analysis(checked, table, shapes_in, info, total, trainable)
 
 
 def optimizer(optimize: bool = True):

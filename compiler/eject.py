@@ -204,7 +204,7 @@ def eject(source, model: str | None = None, overrides: dict | None = None, *, ex
         raise NetspecError([Diagnostic("error", f"--class-name must be a Python identifier, got {class_name!r}")])
     a = analyze(source, model, overrides, extra_paths=extra_paths)  # fails with spec errors, never later
     g = a.graph
-    cache = GraphCache(optimizer(optimize), meta=True)
+    cache = GraphCache(optimizer(optimize), meta=True, share=True)
     with torch.device("meta"), no_init():  # the passes read layer settings (a Dropout's p), not weights
         instantiate(g, cache)
     ej = _Ejector(cache)

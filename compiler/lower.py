@@ -155,11 +155,15 @@ class GraphCache:
     `optimize` (GraphModule -> GraphModule, e.g. compiler.passes.optimize) runs over the
     first instance of each block; the later ones share the graph it made."""
 
-    def __init__(self, optimize=None, meta: bool = False):
+    def __init__(self, optimize=None, meta: bool = False, share: bool = False):
         self.optimize = optimize
         # meta: the layers are on the meta device (analysis, ejection), so later instances of a
         # block may copy the first one's layers instead of constructing and initializing them
         self.meta = meta
+        # share: later instances of a block ARE its first instance, one module object at every
+        # path (shape inference and ejection need one module per distinct block, not per path)
+        self.share = share
+        self.first: dict[int, fx.GraphModule] = {}
         self.layers: dict[int, dict] = {}  # block -> module path -> the first instance's layer
         self.graphs: dict[int, fx.Graph] = {}
         self.prototypes: dict[int, _Prototype] = {}
@@ -333,6 +337,8 @@ def instantiate(block: BlockGraph, cache: GraphCache, top: bool = True) -> fx.Gr
     """A fresh GraphModule for `block`, with newly constructed layers (optimized by
     `cache.optimize`, if set)."""
     key = id(block)
+    if cache.share and key in cache.first:
+        return cache.first[key]
     ops = cache.ops_of(block)
     root = nn.Module()
     first = cache.layers.get(key) if cache.meta else None
@@ -376,4 +382,29 @@ def instantiate(block: BlockGraph, cache: GraphCache, top: bool = True) -> fx.Gr
     for op in ops:
         if op.kind == "module" and op.tie is not None:
             gm.get_submodule(op.path).weight = gm.get_submodule(op.tie[0]).weight
+    if cache.share:
+        cache.first[key] = gm
     return gm
+
+
+def count_params(block: BlockGraph, gm: nn.Module, memo: dict | None = None) -> tuple[int, int]:
+    """(parameters, trainable parameters) of an instance of `block`, from its layers and the
+    counts of its child blocks, each distinct block counted once: exact also when instances
+    share one module (GraphCache(share=True)). A tied weight counts where it is defined."""
+    memo = {} if memo is None else memo
+    if id(block) in memo:
+        return memo[id(block)]
+    total = trainable = 0
+    for op in block.ops():
+        if op.kind == "module":
+            layer = gm.get_parameter(op.path) if op.target == "Parameter" else gm.get_submodule(op.path)
+            tied = layer.weight if op.tie is not None else None
+            for p in ([layer] if isinstance(layer, nn.Parameter) else layer.parameters()):
+                if p is not tied:
+                    total += p.numel()
+                    trainable += p.numel() if p.requires_grad else 0
+        elif op.kind == "block":
+            t, tr = count_params(op.block, gm.get_submodule(op.path), memo)
+            total, trainable = total + t, trainable + tr
+    memo[id(block)] = (total, trainable)
+    return memo[id(block)]
