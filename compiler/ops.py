@@ -47,6 +47,22 @@ class ScaledDotProductAttention(nn.Module):
                                               is_causal=self.is_causal, scale=self.scale)
 
 
+def batch_norm(input, running_mean, running_var, eps=1e-5):
+    """Batch normalization over every dim but 1 (no scale, no shift), its running statistics in
+    the RunningStat layers `running_mean` and `running_var`: F.batch_norm with their buffers,
+    moved as the layers move them (by their momentum, towards the batch mean and the unbiased
+    batch variance) in training, used in eval."""
+    training = running_mean.training
+    one_value = training and input.numel() <= input.size(1)  # F.batch_norm refuses one value per channel
+    if running_var.training != training or running_var.momentum != running_mean.momentum or one_value:
+        dims = [d for d in range(input.dim()) if d != 1]  # the layers set apart: as they compute it
+        mean = running_mean(input.mean(dims, keepdim=True))
+        var = running_var(input.var(dims, correction=1, keepdim=True), input.var(dims, correction=0, keepdim=True))
+        return (input - mean) / torch.sqrt(var + eps)
+    return F.batch_norm(input, running_mean.value.view(-1), running_var.value.view(-1), training=training,
+                        momentum=running_mean.momentum, eps=eps)
+
+
 class RunningStat(nn.Module):
     """A running statistic, as BatchNorm keeps them. Training: `value` moves towards the
     first input by lerp(momentum) and the last input is returned (the batch statistic);
@@ -66,4 +82,4 @@ class RunningStat(nn.Module):
         return self.value.reshape((update if use is None else use).shape)
 
 
-EJECTED_SOURCES = (center_crop, causal_mask, attention, ScaledDotProductAttention, RunningStat)
+EJECTED_SOURCES = (center_crop, causal_mask, attention, batch_norm, ScaledDotProductAttention, RunningStat)

@@ -19,12 +19,15 @@ from torch import fx
 
 from .attention import fuse_attention
 from .identity import remove_identity_layers
+from .normalization import fuse_batch_norm, fuse_layer_norm
 from .rewrite import REWRITES, Rewrite
 
 # In order. Attention first: it recognises a Dropout(0.0) on the attention weights as part
 # of the pattern, before remove_identity_layers would take it away.
 PASSES = (
     fuse_attention,
+    fuse_layer_norm,
+    fuse_batch_norm,
     remove_identity_layers,
 )
 
@@ -55,4 +58,5 @@ def print_rewrites(model, stream=None) -> None:
         print(f"  {r}", file=stream)
 
 
-__all__ = ["PASSES", "optimize", "rewrites", "print_rewrites", "fuse_attention", "remove_identity_layers"]
+__all__ = ["PASSES", "optimize", "rewrites", "print_rewrites", "fuse_attention", "fuse_layer_norm", "fuse_batch_norm",
+           "remove_identity_layers"]

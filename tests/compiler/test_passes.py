@@ -354,3 +354,79 @@ def test_symbolic_shapes_follow_views_and_sizes():
     assert facts.shapes[by_name["matmul"]] == (x[0], 4, x[1], x[1])  # q @ k.T: (B, nh, T, T)
     assert facts.values[by_name["T"]] == x[1]
     assert facts.shapes[by_name["ones"]] == (x[1], x[1])
+
+
+# ---- normalization from primitives ----
+LN = """
+block LN(C):
+    input x: [B, T, C]
+    mu = x.mean(dim={dims}, keepdim=true)
+    var = x.var(dim={dims}, keepdim=true, correction={correction})
+    out = {normalize}
+
+model M(C=8):
+    input x: float[B=2, T=3, C]
+    LN(C)
+    head y
+"""
+
+
+@pytest.mark.parametrize("dims, correction, normalize, fused", [
+    ("-1", 0, "(x - mu) / sqrt(var + 1e-5)", True),
+    ("(1, 2)", 0, "(x - mu) * rsqrt(var + 1e-3)", True),  # rank 3 from the declaration: trailing dims
+    ("(-2, -1)", 0, "rsqrt(var + 1e-5) * (x - mu)", True),
+    ("-1", 1, "(x - mu) / sqrt(var + 1e-5)", False),  # the unbiased variance is not layer norm's
+    ("1", 0, "(x - mu) / sqrt(var + 1e-5)", False),  # not the trailing dims
+    ("-1", 0, "(x - mu) / sqrt(var)", False),  # no eps
+    ("-1", 0, "(x - mu) / (var + 1e-5)", False),
+], ids=["last", "positive_dims", "rsqrt_left", "unbiased", "middle_dim", "no_eps", "no_sqrt"])
+def test_layer_norm_forms(dims, correction, normalize, fused):
+    literal, optimized = pair(LN.format(dims=dims, correction=correction, normalize=normalize))
+    nodes = calls(optimized, (F.layer_norm,))
+    assert len(nodes) == fused
+    x = torch.randn(4, 5, 8) * 3 + 1
+    assert_close(optimized(x), literal(x), rtol=1e-5, atol=1e-5)
+
+
+def test_layer_norm_spec_becomes_one_call():
+    literal, optimized = pair(ROOT / "specs/layernorm_primitives.nn")
+    (node,) = calls(optimized, (F.layer_norm,))
+    assert node.kwargs == {"eps": 1e-5}
+    assert not calls(optimized, (torch.mean, torch.var, torch.sqrt))
+    assert [r.pass_name for r in rewrites(optimized)] == ["fuse_layer_norm"]
+    x = torch.randn(3, 8, 6, 6)
+    assert_close(optimized(x), literal(x), rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_spec_becomes_one_call_and_moves_the_same_statistics():
+    literal, optimized = pair(ROOT / "specs/batchnorm_primitives.nn", momentum=0.3)
+    (node,) = calls(optimized, (netspec_ops.batch_norm,))
+    assert [a.target for a in node.args[1:]] == ["running_mean", "running_var"]
+    assert not calls(optimized, (torch.mean, torch.var))
+    x = torch.randn(4, 8, 5, 5) * 2 + 1
+    for _ in range(3):  # training: batch statistics out, running ones moved
+        assert_close(optimized(x), literal(x), rtol=1e-5, atol=1e-5)
+    assert_close(optimized.state_dict(), literal.state_dict())
+    literal.eval(), optimized.eval()
+    assert_close(optimized(x), literal(x), rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_falls_back_where_f_batch_norm_differs():
+    literal, optimized = pair(ROOT / "specs/batchnorm_primitives.nn")
+    for m in (literal, optimized):  # one layer in eval, the other training: as the layers compute it
+        m.bn.running_mean.eval()
+    x = torch.randn(4, 8, 5, 5)
+    assert_close(optimized(x), literal(x))
+    assert_close(optimized.state_dict(), literal.state_dict())
+    literal.train(), optimized.train()
+    one = torch.randn(1, 8, 1, 1)  # one value per channel: F.batch_norm would refuse it
+    with pytest.warns(UserWarning):  # var with correction=1 of one value (the literal graph warns too)
+        assert_close(optimized(one), literal(one), equal_nan=True)
+    assert_close(optimized.state_dict(), literal.state_dict(), equal_nan=True)
+
+
+def test_batch_norm_with_different_momenta_is_left_alone():
+    text = (ROOT / "specs/batchnorm_primitives.nn").read_text().replace(
+        "RunningStat(C, momentum=momentum, init=1)", "RunningStat(C, momentum=0.5, init=1)")
+    literal, optimized = pair(text)
+    assert not calls(optimized, (netspec_ops.batch_norm,))
