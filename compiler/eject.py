@@ -14,6 +14,7 @@ import re
 import textwrap
 
 
+from ..dsl.debug import level
 from ..dsl.errors import Diagnostic, NetspecError
 from ..dsl.ir import BlockGraph, InitSpec, Op
 from ..dsl.registry import REGISTRY
@@ -24,6 +25,7 @@ from . import ops as netspec_ops
 from .builder import analyze, optimizer
 from .lower import GraphCache, init_call, instantiate
 from .metashapes import no_init
+from .passes import print_rewrites
 
 _HEADER = '''{doc}
 import math
@@ -206,7 +208,9 @@ def eject(source, model: str | None = None, overrides: dict | None = None, *, ex
     g = a.graph
     cache = GraphCache(optimizer(optimize), meta=True, share=True)
     with torch.device("meta"), no_init():  # the passes read layer settings (a Dropout's p), not weights
-        instantiate(g, cache)
+        model = instantiate(g, cache)
+    if optimize and level() >= 1:
+        print_rewrites(model)
     ej = _Ejector(cache)
     top = ej.class_for(g, class_name or g.name)
     helpers = []

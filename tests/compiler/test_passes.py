@@ -430,3 +430,46 @@ def test_batch_norm_with_different_momenta_is_left_alone():
         "RunningStat(C, momentum=momentum, init=1)", "RunningStat(C, momentum=0.5, init=1)")
     literal, optimized = pair(text)
     assert not calls(optimized, (netspec_ops.batch_norm,))
+
+
+# ---- what `netspec compile` ejects ----
+@pytest.mark.parametrize("spec, model, fused", [
+    ("specs/attention.nn", "Primitives", "netspec_compiler_ops_attention("),
+    ("specs/gpt_outline.nn", None, "netspec_compiler_ops_attention("),
+    ("stdlib/gpt2.nn", None, "F.scaled_dot_product_attention("),
+    ("specs/layernorm_primitives.nn", None, "torch.nn.functional.layer_norm("),
+    ("specs/batchnorm_primitives.nn", None, "netspec_compiler_ops_batch_norm("),
+])
+def test_ejected_code_is_the_optimized_graph(spec, model, fused):
+    from netspec.compiler.eject import eject
+    params = SMALL_GPT2 if "gpt2" in spec else {}
+    literal, optimized = pair(ROOT / spec, model, **params)
+    codes = {opt: eject(ROOT / spec, model, params, optimize=opt) for opt in (True, False)}
+    assert fused in codes[True] and fused not in codes[False]
+    assert "as written" in codes[False].split('"""')[1] and "as written" not in codes[True].split('"""')[1]
+    x = [torch.randint(0, 50, (2, 12)) if i.dtype == "int64" else torch.randn(4, *i.shape[1:])
+         for i in literal.netspec.inputs]
+    for opt, code in codes.items():
+        assert "netspec" not in "\n".join(line for line in code.splitlines() if line.startswith(("import", "from")))
+        ns: dict = {}
+        exec(compile(code, "model.py", "exec"), ns)  # our own output, the file a user would import
+        name = literal.netspec.name
+        m = ns[name]()
+        m.load_state_dict(literal.state_dict())
+        for training in (False, True):
+            for net in (m, literal):
+                net.train(training)
+                for layer in net.modules():  # dropout: compared in eval only
+                    if isinstance(layer, torch.nn.Dropout):
+                        layer.p = 0.0
+            assert_close(m(*x), literal(*x), rtol=1e-5, atol=1e-5, msg=f"optimize={opt}, training={training}")
+
+
+def test_compile_no_optimize_flag(capsys):
+    from netspec.cli import main
+    assert main(["compile", str(ROOT / "specs/attention.nn"), "-o", "-"]) == 0
+    optimized = capsys.readouterr().out
+    assert main(["compile", str(ROOT / "specs/attention.nn"), "-o", "-", "--no-optimize"]) == 0
+    literal = capsys.readouterr().out
+    assert "torch.softmax(" in literal and "torch.softmax(" not in optimized
+    assert "attention(transpose, transpose_1, transpose_2, is_causal = True, scale = 0.25" in optimized
