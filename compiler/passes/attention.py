@@ -241,10 +241,17 @@ def _replace(graph: fx.Graph, m: _Match) -> fx.Node:
     fused.meta.update({k: out.meta[k] for k in ("span", "netspec_op") if k in out.meta})
     out.replace_all_uses_with(fused)
     erase_chain(graph, m.chain)
-    if m.dropout is not None:  # made after the layer's call is gone, so the node takes its name
+    if m.dropout is not None:  # the layer itself: the helper reads its p and its mode at every call
         with graph.inserting_before(fused):
             fused.update_kwarg("dropout", graph.get_attr(m.dropout))
     return fused
+
+
+def _note(m: _Match, fused: fx.Node) -> str:
+    how = [("is_causal", m.is_causal or None), ("attn_mask", "given" if m.attn_mask is not None else None),
+           ("scale", f"{m.scale:g}"), ("dropout", m.dropout)]
+    args = ", ".join(f"{k}={v}" for k, v in how if v)
+    return f"{', '.join(m.steps)} -> {fused.target.__name__}({args})"
 
 
 def fuse_attention(gm: fx.GraphModule) -> fx.GraphModule:
@@ -253,17 +260,15 @@ def fuse_attention(gm: fx.GraphModule) -> fx.GraphModule:
         return gm
     graph = copy_graph(gm)
     facts = infer(graph, gm)
-    notes = []
+    notes, replaced = [], set()
     for out in [n for n in graph.nodes if is_matmul(n)]:
-        if out.graph is not graph or getattr(out, "_erased", False):
+        if out in replaced:  # the scores of an attention fused already
             continue
         m = _match(gm, out, facts)
         if m is None:
             continue
-        span = m.chain[-1].meta.get("span")
+        replaced.update(m.chain)
+        span = m.chain[-1].meta.get("span")  # the scores' line: where the pattern starts
         fused = _replace(graph, m)
-        how = ", ".join(f"{k}={v}" for k, v in (("is_causal", m.is_causal or None), ("attn_mask", m.attn_mask and
-                        "given"), ("scale", f"{m.scale:g}"), ("dropout", m.dropout)) if v)
-        notes.append(Rewrite("fuse_attention", span, type(gm).__name__,
-                             f"{', '.join(m.steps)} -> {fused.target.__name__}({how})"))
+        notes.append(Rewrite("fuse_attention", span, type(gm).__name__, _note(m, fused)))
     return rewritten(gm, graph, notes)

@@ -122,14 +122,13 @@ def fuse_layer_norm(gm: fx.GraphModule) -> fx.GraphModule:
         return gm
     graph = copy_graph(gm)
     facts = infer(graph, gm)
-    notes = []
+    notes, replaced = [], set()
     for div in list(graph.nodes):
-        if getattr(div, "_erased", False):
-            continue
-        found = _layer_norm(gm, div, facts)
+        found = None if div in replaced else _layer_norm(gm, div, facts)
         if found is None:
             continue
         x, k, eps, chain = found
+        replaced.update(chain)
         with graph.inserting_before(div):
             shape = graph.call_function(getattr, (x, "shape"))
             trailing = graph.call_function(operator.getitem, (shape, slice(-k, None)))
@@ -183,14 +182,13 @@ def fuse_batch_norm(gm: fx.GraphModule) -> fx.GraphModule:
         return gm
     graph = copy_graph(gm)
     facts = infer(graph, gm)
-    notes = []
+    notes, replaced = [], set()
     for div in list(graph.nodes):
-        if getattr(div, "_erased", False):
-            continue
-        found = _batch_norm(gm, div, facts)
+        found = None if div in replaced else _batch_norm(gm, div, facts)
         if found is None:
             continue
         x, rm, rv, eps, chain = found
+        replaced.update(chain)
         span = chain[-1].meta.get("span")
         with graph.inserting_before(div):
             fused = graph.call_function(netspec_ops.batch_norm, (x,), {"eps": eps})
