@@ -19,16 +19,19 @@ from torch import fx
 
 from .attention import fuse_attention
 from .identity import remove_identity_layers
+from .inplace import inplace_relu
 from .normalization import fuse_batch_norm, fuse_layer_norm
 from .rewrite import REWRITES, Rewrite
 
 # In order. Attention first: it recognises a Dropout(0.0) on the attention weights as part
-# of the pattern, before remove_identity_layers would take it away.
+# of the pattern, before remove_identity_layers would take it away. inplace_relu last: the
+# fused norms and skipped layers decide what a ReLU's input is.
 PASSES = (
     fuse_attention,
     fuse_layer_norm,
     fuse_batch_norm,
     remove_identity_layers,
+    inplace_relu,
 )
 
 
@@ -59,4 +62,4 @@ def print_rewrites(model, stream=None) -> None:
 
 
 __all__ = ["PASSES", "optimize", "rewrites", "print_rewrites", "fuse_attention", "fuse_layer_norm", "fuse_batch_norm",
-           "remove_identity_layers"]
+           "remove_identity_layers", "inplace_relu"]

@@ -473,3 +473,35 @@ def test_compile_no_optimize_flag(capsys):
     literal = capsys.readouterr().out
     assert "torch.softmax(" in literal and "torch.softmax(" not in optimized
     assert "attention(transpose, transpose_1, transpose_2, is_causal = True, scale = 0.25" in optimized
+
+
+# ---- ReLU in place ----
+RELU = """
+model M(d=8):
+    input x: float[B=4, d]
+{body}
+    head y
+"""
+
+
+@pytest.mark.parametrize("body, inplace", [
+    ("    fc: Linear(d, d); ReLU()", 1),
+    ("    fc: Linear(d, d); bn: BatchNorm1d(d); ReLU()", 1),
+    ("    fc: Linear(d, d)\n    h = fc + x\n    ReLU()", 1),  # a sum keeps nothing for backward
+    ("    ReLU()", 0),  # the block's input: the caller's tensor
+    ("    fc: Linear(d, d); Sigmoid(); ReLU()", 0),  # sigmoid's backward reads its output
+    ("    h: Linear(d, d)\n    a: ReLU()\n    y = a + h", 0),  # read by something else
+    ("    fc: Linear(d, d); ReLU(inplace=true)", 0),  # already in place
+], ids=["linear", "batchnorm", "sum", "input", "after_sigmoid", "two_users", "already"])
+def test_inplace_relu(body, inplace):
+    literal, optimized = pair(RELU.format(body=body))
+    fired = [r for r in rewrites(optimized) if r.pass_name == "inplace_relu"]
+    assert len(fired) == inplace
+    assert len([n for n in calls(optimized, (F.relu,)) if n.kwargs == {"inplace": True}]) == inplace
+    x = torch.randn(4, 8, requires_grad=True)
+    a, b = literal(x), optimized(x)
+    assert_close(b, a)
+    ga = torch.autograd.grad(a.square().sum(), [x, *literal.parameters()])
+    gb = torch.autograd.grad(b.square().sum(), [x, *optimized.parameters()])
+    for u, v in zip(ga, gb):
+        assert_close(v, u)
