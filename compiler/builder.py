@@ -19,7 +19,7 @@ from ..dsl.frontend import Checked, elaborate
 from ..dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
-from .lower import GraphCache, count_params, instantiate
+from .instances import GraphCache, count_params, instantiate
 from .metashapes import no_init
 from .shapes import TensorMeta, default_input_shapes, propagate
 

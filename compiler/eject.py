@@ -23,7 +23,8 @@ import torch
 
 from . import ops as netspec_ops
 from .builder import analyze, optimizer
-from .lower import GraphCache, init_call, instantiate
+from .instances import GraphCache, instantiate
+from .layers import init_call
 from .metashapes import no_init
 from .passes import print_rewrites
 

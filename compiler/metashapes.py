@@ -240,7 +240,8 @@ def function_shape(target, args, kwargs):
         if target is netspec_ops.causal_mask:
             return torch.empty(x.shape, dtype=x.dtype, device="meta") if x.dim() >= 2 else None
         mask = args[1] if len(args) > 1 else kwargs.get("mask")
-        if not _meta(mask) or mask.dtype != torch.bool or _broadcast(tuple(x.shape), tuple(mask.shape)) != tuple(x.shape):
+        if not _meta(mask) or mask.dtype != torch.bool \
+                or _broadcast(tuple(x.shape), tuple(mask.shape)) != tuple(x.shape):
             return None
         return torch.empty(x.shape, dtype=x.dtype, device="meta")
     if target in (operator.matmul, torch.matmul) and len(args) == 2 and not kwargs:

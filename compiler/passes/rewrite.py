@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx
 
-from ..lower import module_over
+from ..instances import module_over
 
 REWRITES = "netspec_rewrites"  # gm.meta key: the list of Rewrites that made this module
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import netspec
-from netspec.compiler.lower import GraphCache, instantiate
+from netspec.compiler.instances import GraphCache, instantiate
 from netspec.compiler.metashapes import no_init
 from netspec.dsl.frontend import check_all
 

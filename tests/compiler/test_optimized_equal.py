@@ -28,7 +28,8 @@ OVERRIDES = {
     ("alexnet", "AlexNet"): dict(num_classes=10),
     ("unet", "UNet"): dict(base_channels=4, depth=2),
 }
-INPUT_SIZES = {("alexnet", "AlexNet"): (2, 3, 63, 63), ("resnet", "*"): (2, 3, 32, 32), ("unet", "UNet"): (2, 1, 76, 76)}
+INPUT_SIZES = {("alexnet", "AlexNet"): (2, 3, 63, 63), ("resnet", "*"): (2, 3, 32, 32),
+               ("unet", "UNet"): (2, 1, 76, 76)}
 # ResNet18 stands for the family (ResNet50..152 differ in block counts and widths, not in ops; the
 # pass-free graphs are equal by construction and take a minute of CPU to compare)
 SKIP = {("resnet", m) for m in ("ResNet", "ResNet34", "ResNet50", "ResNet101", "ResNet152")}
