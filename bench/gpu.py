@@ -2,7 +2,7 @@
 plain PyTorch, eager and compiled. Prints a table; asserts nothing (see docs/OPTIMIZER.md).
 
 Workloads (GPU sizes; a CPU runs small ones, marked in the table):
-  GPT-2 124M  B=8, T=1024       netspec stdlib/gpt2.nn | plain: bench/plain_gpt2.py (nanoGPT's
+  GPT-2 124M  B=16, T=1024      netspec stdlib/gpt2.nn | plain: bench/plain_gpt2.py (nanoGPT's
                                 fast path) | transformers.GPT2LMHeadModel (sdpa attention)
   GPT-2 XL    B=4, T=1024       netspec | plain                                     (GPU only)
   ResNet-50   B=128, 224x224    netspec stdlib/resnet.nn | plain: tests/reference/resnet.py
@@ -172,6 +172,8 @@ def _group(args) -> int:
                 res = Result(workload.key, side, compiled, note=str(e))
             except torch.OutOfMemoryError:
                 res = Result(workload.key, side, compiled, note="out of memory")
+            except Exception as e:  # noqa: BLE001 - one side failing must not lose the others' rows
+                res = Result(workload.key, side, compiled, note=f"failed: {type(e).__name__}: {e}"[:200])
         print("RESULT " + json.dumps(asdict(res)), flush=True)
     return 0
 

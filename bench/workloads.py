@@ -21,7 +21,7 @@ class Workload:
     sides: tuple  # names in SIDES; "plain" is the reference the ratios divide by
 
 
-GPT2_SMALL = dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50304, batch=8)
+GPT2_SMALL = dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50304, batch=16)
 WORKLOADS = (
     Workload("gpt2", "GPT-2 124M", "GPT-2, 4 layers", "tok", GPT2_SMALL,
              dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=4096, batch=8),
