@@ -15,9 +15,9 @@ On a GPU each workload runs in a process of its own per mode (a fresh CUDA conte
 sides one after another, each isolated from the last (tensors freed, cached blocks
 returned, compiled code dropped, the memory peak reset), so each peak is its own. The
 eager groups run first, then the compiled ones while the time budget lasts (--budget,
-default 330 s: the whole run stays under 6 minutes on an H100); what it cannot fit is
-listed as skipped. On a CPU everything runs in this process and the sides
-of a workload alternate step by step, so load from other processes falls on them alike,
+default 300 s; a group still running 30 s past it is stopped, so the whole run stays under
+6 minutes); what it cannot fit is listed as skipped. On a CPU everything runs in this
+process and the sides of a workload alternate step by step, so load from other processes falls on them alike,
 and each side's fastest step counts (the one other processes disturbed least; on a
 shared 2-core machine a step takes from 1x to 20x its quiet time).
 
@@ -270,7 +270,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens there)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="also the torch.compile variants (default: on a GPU yes, on a CPU no)")
-    p.add_argument("--budget", type=float, default=330.0, help="GPU: seconds for the whole run")
+    p.add_argument("--budget", type=float, default=300.0,
+                   help="GPU: seconds for the whole run (a group still running 30 s past it is stopped)")
     p.add_argument("--processes", action="store_true", help="on a CPU too, a process per workload and mode "
                    "(as on a GPU) instead of alternating the sides in this one")
     p.add_argument("--group", help=argparse.SUPPRESS)  # internal: run one workload's sides, print results
