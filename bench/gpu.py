@@ -17,9 +17,9 @@ returned, compiled code dropped, the memory peak reset), so each peak is its own
 eager groups run first, then the compiled ones while the time budget lasts (--budget,
 default 300 s; a group still running 30 s past it is stopped, so the whole run stays under
 6 minutes); what it cannot fit is listed as skipped. On a CPU everything runs in this
-process and the sides of a workload alternate step by step, so load from other processes falls on them alike,
-and each side's fastest step counts (the one other processes disturbed least; on a
-shared 2-core machine a step takes from 1x to 20x its quiet time).
+process and the sides of a workload alternate step by step, so load from other processes
+falls on them alike, and each side's fastest step counts (the one other processes
+disturbed least; on a shared 2-core machine a step takes from 1x to 20x its quiet time).
 
 Columns: throughput (tokens or images per second), step time, peak memory (CUDA),
 MFU (model FLOPs per second over the card's dense bf16 peak; GPT-2 by nanoGPT's
