@@ -90,6 +90,8 @@ class _Facts:
         """view(B, T, 4, 32) / view((B, T, 4, 32)) / ones(T, T): the dims the arguments name."""
         if len(args) == 1 and isinstance(args[0], (tuple, list)):
             args = tuple(args[0])
+        elif len(args) == 1 and isinstance(args[0], fx.Node) and args[0] not in self.values:
+            return None  # view(other.shape): one argument naming all the sizes, none known
         out = []
         for a in args:
             v = self.value(a)
