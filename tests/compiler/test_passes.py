@@ -143,6 +143,10 @@ def test_optimize_false_gives_the_literal_graph():
     assert len(calls(literal, (torch.softmax,))) == 1 and len(calls(optimized, FUSED)) == 1
     assert list(literal.state_dict()) == list(optimized.state_dict())
     assert [n for n, _ in literal.named_modules()] == [n for n, _ in optimized.named_modules()]
+    # check, summary and render read the analysis: the spec as written
+    analysis = netspec.analyze(ROOT / "stdlib/gpt2.nn", overrides=SMALL_GPT2)
+    assert len(calls(analysis.module, (torch.softmax,))) == 1 and not calls(analysis.module, FUSED)
+    assert "transformer.h.0.attn.attn_dropout" in analysis.shapes  # a row of `netspec summary`
 
 
 # ---- the forms it recognises ----
