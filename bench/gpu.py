@@ -17,13 +17,16 @@ returned, compiled code dropped, the memory peak reset), so each peak is its own
 eager groups run first, then the compiled ones while the time budget lasts (--budget,
 default 300 s; a group still running 30 s past it is stopped, so the whole run stays under
 6 minutes); what it cannot fit is listed as skipped. On a CPU everything runs in this
-process and the sides of a workload alternate step by step, so load from other processes
-falls on them alike, and each side's fastest step counts (the one other processes
-disturbed least; on a shared 2-core machine a step takes from 1x to 20x its quiet time).
+process and the sides of a workload alternate step by step (ABBA: none always goes first),
+so load from other processes falls on them alike. Throughput and step time come from each
+side's fastest step (the one other processes disturbed least: on a shared 2-core machine a
+step takes from 1x to 20x its quiet time); the ratio to plain from the median process CPU
+time per step, which waiting for a core does not inflate (--threads 1 makes it steadier).
 
-Columns: throughput (tokens or images per second), step time, peak memory (CUDA),
-MFU (model FLOPs per second over the card's dense bf16 peak; GPT-2 by nanoGPT's
-6N + 12 L H Q T per token, convnets 6 x forward MACs), and the ratio to the plain side.
+Columns: throughput (tokens or images per second), step time, peak memory (CUDA) or the
+median CPU time of a step (CPU), MFU (model FLOPs per second over the card's dense bf16
+peak; GPT-2 by nanoGPT's 6N + 12 L H Q T per token, convnets 6 x forward MACs), and the
+ratio to the plain side (above 1: faster than plain).
 
     .venv/bin/python bench/gpu.py                      # everything this machine runs
     .venv/bin/python bench/gpu.py --rows gpt2 --steps 20 --compile
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -61,6 +65,7 @@ class Result:
     peak_gib: float = float("nan")
     mfu: float = float("nan")
     loss: float = float("nan")
+    cpu_ms: float = float("nan")  # CPU: median process CPU time of a step
     note: str = ""
 
 
@@ -141,16 +146,20 @@ def run_alternating(workload: Workload, compiled: bool, device: torch.device, st
     for _ in range(warmup - 1):
         for step in stepper.values():
             step()
-    times = {side: [] for side in stepper}
-    for _ in range(steps):
-        for side, step in stepper.items():
-            t = time.perf_counter()
-            loss = step()
-            loss.item()
-            times[side].append(time.perf_counter() - t)
+    wall, cpu = {side: [] for side in stepper}, {side: [] for side in stepper}
+    order = list(stepper)
+    for r in range(steps):
+        for side in (order if r % 2 == 0 else order[::-1]):  # ABBA: neither side always goes first
+            t, c = time.perf_counter(), time.process_time()
+            stepper[side]().item()
+            wall[side].append(time.perf_counter() - t)
+            cpu[side].append(time.process_time() - c)
     for side, b in built.items():
-        # the fastest step: on a shared machine, the one other processes disturbed least
-        results[side] = _finish(Result(workload.key, side, compiled, loss=first[side]), b, min(times[side]), device)
+        # throughput from the fastest step: on a shared machine, the one other processes disturbed
+        # least; the ratio from the median CPU time, which waiting for a core does not inflate
+        res = _finish(Result(workload.key, side, compiled, loss=first[side]), b, min(wall[side]), device)
+        res.cpu_ms = 1000 * statistics.median(cpu[side])
+        results[side] = res
     return [results[s] for s in workload.sides]
 
 
@@ -237,7 +246,9 @@ def print_table(results: list[Result], notes: list[str], device: torch.device, w
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"\ntraining step ({where}; torch {torch.__version__})")
     by = {(r.workload, r.side, r.compiled): r for r in results}
-    head = f"  {'side':<14}{'mode':<10}{'items/s':>14}{'step ms':>10}{'peak GiB':>10}{'MFU':>8}{'vs plain':>10}"
+    cpu = device.type == "cpu"
+    extra = "CPU ms" if cpu else "peak GiB"
+    head = f"  {'side':<14}{'mode':<10}{'items/s':>14}{'step ms':>10}{extra:>10}{'MFU':>8}{'vs plain':>10}"
     for w in workloads:
         cfg = w.cuda if device.type == "cuda" else w.cpu
         if cfg is None or not any(k[0] == w.key for k in by):
@@ -255,10 +266,16 @@ def print_table(results: list[Result], notes: list[str], device: torch.device, w
                 if r.note:
                     print(f"  {side:<14}{mode:<10}  skipped: {r.note}")
                     continue
-                ratio = r.items_per_s / plain.items_per_s if plain and not plain.note else float("nan")
+                if plain is None or plain.note:
+                    ratio = float("nan")
+                elif r.cpu_ms == r.cpu_ms and plain.cpu_ms == plain.cpu_ms:
+                    ratio = plain.cpu_ms / r.cpu_ms  # the median CPU time per step: robust to load
+                else:
+                    ratio = r.items_per_s / plain.items_per_s
                 mfu = _fmt(100 * r.mfu, ".1f") + ("%" if r.mfu == r.mfu else "")
+                third = _fmt(r.cpu_ms, ".1f") if cpu else _fmt(r.peak_gib, ".2f")
                 print(f"  {side:<14}{mode:<10}{_fmt(r.items_per_s, ',.0f') + ' ' + w.unit + '/s':>14}"
-                      f"{_fmt(r.step_ms, '.1f'):>10}{_fmt(r.peak_gib, '.2f'):>10}{mfu:>8}{_fmt(ratio, '.3f'):>10}")
+                      f"{_fmt(r.step_ms, '.1f'):>10}{third:>10}{mfu:>8}{_fmt(ratio, '.3f'):>10}")
     for n in notes:
         print(f"note: {n}")
 
@@ -272,10 +289,13 @@ def main(argv=None) -> int:
                    help="also the torch.compile variants (default: on a GPU yes, on a CPU no)")
     p.add_argument("--budget", type=float, default=300.0,
                    help="GPU: seconds for the whole run (a group still running 30 s past it is stopped)")
+    p.add_argument("--threads", type=int, default=None, help="torch's intra-op threads (default: torch's choice)")
     p.add_argument("--processes", action="store_true", help="on a CPU too, a process per workload and mode "
                    "(as on a GPU) instead of alternating the sides in this one")
     p.add_argument("--group", help=argparse.SUPPRESS)  # internal: run one workload's sides, print results
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available()
     args.steps = args.steps or (10 if cuda else 15)
     if args.group:
