@@ -1,19 +1,23 @@
-"""Benchmark: how fast a large spec is parsed, elaborated and checked.
+"""Benchmark: how fast specs are checked, from 10 layers to 10,000, and whole `netspec check`
+processes against a bare `python -c "import torch"`.
 
-Generates specs with N layers (a deep MLP written out line by line, and the same
-depth as a repeated block) and times each front-end stage, then the full
-`analyze` (lowering on the meta device + shape inference). Prints a table.
-Target (issue 2): a 1,000-layer spec checks in well under a second.
+Table 1 generates specs with N layers (a deep MLP written out line by line, and the same
+depth as a repeated block) and times each front-end stage and the full `analyze`
+(lowering on the meta device + shape inference), with the time per layer: linear in
+the size means a flat last column. Table 2 runs processes, best of several:
+`netspec check stdlib/gpt2.nn` (issue 9: at most 1.3x the bare torch import) and GPT-2
+with 1,000 layers (issue 9: under 1 s beyond torch's import).
 
-    .venv/bin/python bench/check_speed.py [N ...]
+    .venv/bin/python bench/check_speed.py [N ...]        # default 10 100 1000 10000
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
+REPO = Path(__file__).resolve().parents[1]
 
 
 def flat_spec(n: int) -> str:
@@ -31,7 +35,7 @@ def repeated_spec(n: int) -> str:
             f"            Layer(d)\n    head out\n")
 
 
-def best_of(fn, repeats=5):
+def best_of(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -40,24 +44,52 @@ def best_of(fn, repeats=5):
     return min(times)
 
 
-def main(sizes):
+def stages(sizes) -> None:
+    import torch  # noqa: F401  (its import kept out of the timings)
+
+    from netspec.compiler.builder import analyze
+    from netspec.compiler.cli import front_end_gc
     from netspec.dsl.frontend import elaborate
     from netspec.dsl.parser import parse
-    import netspec  # noqa: F401  (torch import kept out of the timings)
-    from netspec.compiler.builder import analyze
 
-    t = Table(title="netspec check speed (best of 5, seconds)")
-    for col in ("spec", "layers", "parse", "parse+elaborate+checks", "analyze (meta lowering + shapes)"):
-        t.add_column(col, justify="right")
+    front_end_gc()  # as `netspec check` runs
+    print("netspec check speed, in-process (best of 5, 3 from 1,000 layers, 1 at 10,000; seconds)")
+    print(f"{'spec':>15} {'layers':>7} {'parse':>8} {'+elaborate':>11} {'analyze':>8} {'us/layer':>9}")
     for n in sizes:
+        repeats = 5 if n < 1000 else 3 if n < 10000 else 1
         for kind, make in (("flat", flat_spec), ("repeated block", repeated_spec)):
             text = make(n)
-            parse_t = best_of(lambda: parse(text, f"<{kind}>"))
-            check_t = best_of(lambda: elaborate(text, file=f"<{kind}>"))
-            full_t = best_of(lambda: analyze(text), repeats=3)
-            t.add_row(kind, str(n), f"{parse_t:.3f}", f"{check_t:.3f}", f"{full_t:.3f}")
-    Console().print(t)
+            parse_t = best_of(lambda: parse(text, f"<{kind}>"), repeats)
+            check_t = best_of(lambda: elaborate(text, file=f"<{kind}>"), repeats)
+            full_t = best_of(lambda: analyze(text), repeats)
+            print(f"{kind:>15} {n:>7,} {parse_t:>8.3f} {check_t:>11.3f} {full_t:>8.3f} {1e6 * full_t / n:>9.0f}")
+
+
+def _process(cmd, repeats: int) -> float:
+    def run():
+        subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return best_of(run, repeats)
+
+
+def processes(repeats: int = 5) -> None:
+    py = sys.executable
+    netspec = [py, "-m", "netspec", "check"]
+    base = _process([py, "-c", "import torch"], repeats)
+    print(f"\nwhole processes (best of {repeats}, seconds)")
+    print(f"{'command':>52} {'time':>6} {'x torch':>8} {'beyond':>7}")
+    bare = 'python -c "import torch"'
+    print(f"{bare:>52} {base:>6.2f} {1:>8.2f} {0:>7.2f}")
+    for label, args in (("netspec check stdlib/gpt2.nn", ["stdlib/gpt2.nn"]),
+                        ("netspec check stdlib/gpt2.nn --set n_layer=1000", ["stdlib/gpt2.nn", "--set",
+                                                                              "n_layer=1000"])):
+        t = _process(netspec + args, repeats)
+        print(f"{label:>52} {t:>6.2f} {t / base:>8.2f} {t - base:>7.2f}")
+
+
+def main(argv) -> None:
+    stages([int(a) for a in argv] or [10, 100, 1000, 10000])
+    processes()
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100, 1000])
+    main(sys.argv[1:])

@@ -9,7 +9,7 @@ parameters are counted in seconds without the memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from ..dsl.loader import search_path
 from ..dsl.ir import BlockGraph
 
 from .info import HeadInfo, InputInfo, ModelInfo
-from .lower import _GraphCache, instantiate
+from .instances import GraphCache, count_params, instantiate
 from .metashapes import no_init
 from .shapes import TensorMeta, default_input_shapes, propagate
 
@@ -29,22 +29,38 @@ from .shapes import TensorMeta, default_input_shapes, propagate
 @dataclass
 class Analysis:
     checked: Checked
-    module: fx.GraphModule  # on the meta device
     shapes: dict[str, TensorMeta]  # full op path -> output shape at the analysis input sizes
     input_shapes: dict[str, tuple]
     info: ModelInfo
+    counts: tuple[int, int]  # (parameters, trainable) from shape inference's shared modules
+    _module: fx.GraphModule | None = field(default=None, repr=False)
+
+    @property
+    def num_params(self) -> int:
+        """A tied Parameter once, as torch counts it."""
+        return self._counts()[0]
+
+    @property
+    def trainable_params(self) -> int:
+        return self._counts()[1]
+
+    def _counts(self) -> tuple[int, int]:
+        # once the whole model is made, it is what counts: compiler.finetune.freeze may have changed it
+        return self.counts if self._module is None else count_params(self.graph, self._module)
 
     @property
     def graph(self) -> BlockGraph:
         return self.checked.graph
 
     @property
-    def num_params(self) -> int:
-        return count_params(self.module)
-
-    @property
-    def trainable_params(self) -> int:
-        return count_params(self.module, trainable_only=True)
+    def module(self) -> fx.GraphModule:
+        """The whole model on the meta device, a layer at every path (made on first use:
+        shape inference needs only one module per distinct block)."""
+        if self._module is None:
+            with torch.device("meta"), no_init():
+                self._module = instantiate(self.graph, GraphCache(meta=True))
+            self._module.eval()
+        return self._module
 
 
 def _dump_code(gm: fx.GraphModule) -> None:
@@ -54,11 +70,6 @@ def _dump_code(gm: fx.GraphModule) -> None:
         if isinstance(m, fx.GraphModule) and id(m.graph) not in seen:
             seen.add(id(m.graph))
             print(f"# fx code of {type(m).__name__} (at '{name or '<top>'}')\n{m.code.strip()}\n", file=sys.stderr)
-
-
-def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
-    # parameters() yields a tied Parameter once, as torch counts it
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def _model_info(checked: Checked, input_shapes, out, params, extra_paths=()) -> ModelInfo:
@@ -92,18 +103,26 @@ def analyze(source, model: str | None = None, overrides: dict | None = None, *,
     if debug >= 1:
         dump_ir(checked.graph)
     shapes_in = default_input_shapes(checked.graph, input_shapes)
-    with torch.device("meta"), no_init():
-        gm = instantiate(checked.graph, _GraphCache())
+    with torch.device("meta"), no_init():  # one module per distinct block, shared by its instances
+        gm = instantiate(checked.graph, GraphCache(meta=True, share=True))
     gm.eval()  # batch statistics of a 1-sample batch are undefined; shapes are the same in both modes
     table, out = propagate(gm, checked.graph, shapes_in)
     if debug >= 2:
         _dump_code(gm)
     info = _model_info(checked, shapes_in, out, checked.graph.params, extra_paths)
-    return Analysis(checked, gm, table, shapes_in, info)
+    return Analysis(checked, table, shapes_in, info, count_params(checked.graph, gm))
+
+
+def optimizer(optimize: bool = True):
+    """The GraphCache optimize hook: the passes of compiler.passes, or None for the literal graph."""
+    if not optimize:
+        return None
+    from .passes import optimize as run_passes
+    return run_passes
 
 
 def build(source, model: str | None = None, *, device=None, dtype=None, input_shapes: dict | None = None,
-          extra_paths=(), **params) -> fx.GraphModule:
+          extra_paths=(), optimize: bool = True, **params) -> fx.GraphModule:
     """Compile a spec (a path or its text) to a torch.fx.GraphModule with fresh weights.
 
     Args:
@@ -111,6 +130,8 @@ def build(source, model: str | None = None, *, device=None, dtype=None, input_sh
         model: which model of the file (default: its `default model`, or its only one).
         device, dtype: where and in what precision to allocate the weights.
         input_shapes: {input name: shape} used for the shape check (default: the spec's).
+        optimize: apply the optimization passes (compiler.passes: fused attention, ...);
+            False gives the literal graph, one node per op of the spec.
         **params: overrides of the model's parameters, as `--set` gives them.
     Returns:
         a GraphModule; `model.netspec` is its ModelInfo. forward(*inputs) returns a tensor
@@ -120,7 +141,10 @@ def build(source, model: str | None = None, *, device=None, dtype=None, input_sh
     """
     analysis = analyze(source, model, params, input_shapes=input_shapes, extra_paths=extra_paths)
     with torch.device(device or "cpu"):
-        gm = instantiate(analysis.graph, _GraphCache())
+        gm = instantiate(analysis.graph, GraphCache(optimizer(optimize)))
+    if optimize and level() >= 1:
+        from .passes import print_rewrites
+        print_rewrites(gm)
     if dtype is not None:
         gm = gm.to(dtype)
     gm.netspec = analysis.info

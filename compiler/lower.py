@@ -1,24 +1,20 @@
-"""Graph IR -> torch.fx.GraphModule.
-
-Each BlockGraph is lowered to one fx.Graph, once; every instance of that block (all
-12 of GPT-2's) is a GraphModule over the same graph with its own parameters. Module
-paths from the spec become attribute paths, so state_dict keys read
-`transformer.h.0.attn.c_attn.weight`. Ops keep their spec location in
-`node.meta["span"]` for error messages.
+"""Graph IR -> torch.fx.Graph: one graph per distinct block, one node per op (a few ops
+need two), in source order. `LOWER` maps each op kind to the function that makes its
+nodes. Ops keep their spec location in `node.meta["span"]` for error messages, and block
+inputs their declared dims in `node.meta["netspec_dims"]` for the passes.
+compiler.instances makes GraphModules of these graphs.
 """
 from __future__ import annotations
 
 import importlib
 import operator
-from collections import Counter
 
 import torch
-from torch import fx, nn
+from torch import fx
 
-from ..dsl.errors import Diagnostic, NetspecError
-from ..dsl.ir import BlockGraph, InitSpec, Op, Ref, SliceVal
+from ..dsl.ir import BlockGraph, Op, Ref, SliceVal
 from ..dsl.registry import REGISTRY
-from ..dsl.tables import OPERATOR_FNS, init_call
+from ..dsl.tables import OPERATOR_FNS
 
 from . import ops as netspec_ops
 
@@ -34,185 +30,134 @@ def resolve_target(target: str):
     return getattr(importlib.import_module(mod), name)
 
 
-def make_layer(op: Op) -> nn.Module:
-    """Construct the torch module of a `module` op (on the current default device)."""
-    args, kwargs = list(op.ctor_args), dict(op.ctor_kwargs)
+class _Lowering:
+    """The state of lowering one block: the fx graph so far and the node of every op."""
+
+    def __init__(self, block: BlockGraph):
+        self.block = block
+        self.graph = fx.Graph()
+        self.env: dict[str, fx.Node] = {}
+        self._device: fx.Node | None = None
+
+    def val(self, v):
+        """An argument value with every Ref replaced by its fx node."""
+        if isinstance(v, Ref):
+            return self.env[v.node]
+        if isinstance(v, SliceVal):
+            return slice(self.val(v.lo), self.val(v.hi), self.val(v.step))
+        if isinstance(v, tuple):
+            return tuple(self.val(x) for x in v)
+        if isinstance(v, list):
+            return [self.val(x) for x in v]
+        if isinstance(v, dict):
+            return {k: self.val(x) for k, x in v.items()}
+        return v
+
+    def device(self) -> fx.Node:
+        """`x.device` of the block's first input, made once: factories put their tensors there."""
+        if self._device is None:
+            first = self.env[self.block.inputs[0].id]
+            self._device = self.graph.create_node("call_function", getattr, (first, "device"), name="device")
+        return self._device
+
+    def node(self, op: Op, kind: str, target, args=(), kwargs=None, suffix: str = "") -> fx.Node:
+        return self.graph.create_node(kind, target, tuple(args), kwargs or {}, name=op.id + suffix)
+
+
+def _lower_input(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    node = lw.node(op, "placeholder", op.id)
+    node.meta["netspec_dims"] = op.dims  # the declared rank: passes reason about dims (-1 vs 2) with it
+    return node
+
+
+def _causal_mask_for(lw: _Lowering, op: Op, q: fx.Node, k: fx.Node) -> fx.Node:
+    """MultiheadAttention(..., is_causal=true) needs the mask too: True above the diagonal."""
+    T = lw.node(op, "call_method", "size", (q, 1), suffix="_T")
+    S = lw.node(op, "call_method", "size", (k, 1), suffix="_S")
+    ones = lw.node(op, "call_function", torch.ones, (T, S), {"dtype": torch.bool, "device": lw.device()},
+                   suffix="_ones")
+    return lw.node(op, "call_method", "triu", (ones, 1), suffix="_future")
+
+
+def _lower_module(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
     if op.target == "Parameter":
-        return nn.Parameter(torch.empty(*args))
-    return resolve_target(REGISTRY[op.target].target)(*args, **kwargs)
+        return lw.node(op, "get_attr", op.path)
+    call_kwargs = dict(_CALL_KWARGS.get(op.target, {}))
+    if kwargs.get("is_causal"):  # MultiheadAttention(..., is_causal=true)
+        call_kwargs.update(attn_mask=_causal_mask_for(lw, op, args[0], args[1]), is_causal=True)
+    if op.target not in _FIRST_OUTPUT or op.options.get("return_state"):
+        return lw.node(op, "call_module", op.path, args, call_kwargs)
+    both = lw.node(op, "call_module", op.path, args, call_kwargs, suffix="_out")
+    both.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
+    return lw.node(op, "call_function", operator.getitem, (both, 0))
 
 
-def apply_init(module, spec: InitSpec, name: str) -> None:
-    t = module if isinstance(module, nn.Parameter) else getattr(module, name, None)
-    if t is None:
-        # bias_init with bias=false is fine (specs pass bias=bias through); a missing weight is not
-        if spec.name == "default" or name == "bias":
-            return
-        raise ValueError(f"{type(module).__name__} has no `{name}` to initialize")
-    call = init_call(spec)
-    if call is not None:
-        fn, args, kwargs = call
-        with torch.no_grad():
-            getattr(nn.init, fn)(t, *args, **kwargs)
+def _lower_block(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    return lw.node(op, "call_module", op.path, args)
 
 
-class _GraphCache:
-    """One fx.Graph per BlockGraph object (identical instantiations share the object)."""
-
-    def __init__(self):
-        self.graphs: dict[int, fx.Graph] = {}
+def _lower_binop(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    return lw.node(op, "call_function", OPERATOR_FNS[op.target], args)
 
 
-def _set_path(root: nn.Module, path: str, value) -> None:
-    *parents, last = path.split(".")
-    cur = root
-    for p in parents:
-        nxt = getattr(cur, p, None) if p in cur._modules else None
-        if nxt is None:
-            nxt = nn.Module()
-            cur.add_module(p, nxt)
-        cur = nxt
-    if isinstance(value, nn.Parameter):
-        cur.register_parameter(last, value)
-    else:
-        cur.add_module(last, value)
+def _lower_attr(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    """`training`: the module's own flag."""
+    return lw.node(op, "get_attr", op.target)
+
+
+def _lower_select(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    """`a if training else b`."""
+    return lw.node(op, "call_function", netspec_ops.select, args)
+
+
+def _lower_getitem(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    return lw.node(op, "call_function", operator.getitem, args)
+
+
+def _lower_function(lw: _Lowering, op: Op, args, kwargs) -> fx.Node:
+    """A tensor op, written as a function or a method: the registry names its torch target."""
+    if op.target == "neg":  # unary minus (dsl.tables.UNARY): not a registry entry
+        return lw.node(op, "call_function", OPERATOR_FNS[op.target], args)
+    ldef = REGISTRY[op.target]
+    if ldef.target.startswith("method:"):
+        return lw.node(op, "call_method", ldef.target.split(":", 1)[1], args, kwargs)
+    if ldef.extra.get("pack"):  # cat(a, b, dim=1) -> torch.cat([a, b], dim=1)
+        args = (list(args),)
+    if ldef.factory and lw.block.inputs:
+        kwargs = dict(kwargs, device=lw.device())
+    return lw.node(op, "call_function", resolve_target(ldef.target), args, kwargs)
+
+
+# op kind -> how it becomes fx nodes: (lowering state, op, args, kwargs) -> the node of its value
+LOWER = {
+    "input": _lower_input,
+    "module": _lower_module,
+    "block": _lower_block,
+    "binop": _lower_binop,
+    "getitem": _lower_getitem,
+    "attr": _lower_attr,
+    "select": _lower_select,
+    "function": _lower_function,
+    "method": _lower_function,
+}
 
 
 def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
-    g = fx.Graph()
-    env: dict[str, fx.Node] = {}
-    device_node = None
-
-    def val(v):
-        if isinstance(v, Ref):
-            return env[v.node]
-        if isinstance(v, SliceVal):
-            return slice(val(v.lo), val(v.hi), val(v.step))
-        if isinstance(v, tuple):
-            return tuple(val(x) for x in v)
-        if isinstance(v, list):
-            return [val(x) for x in v]
-        if isinstance(v, dict):
-            return {k: val(x) for k, x in v.items()}
-        return v
-
-    def device():
-        nonlocal device_node
-        if device_node is None:
-            first = env[block.inputs[0].id]
-            device_node = g.create_node("call_function", getattr, (first, "device"), name="device")
-        return device_node
-
+    """The literal fx graph of one block: one node per op (a few ops need two), in source order.
+    `top`: a model with several heads returns a dict head name -> tensor; a block returns a tuple."""
+    lw = _Lowering(block)
     for op in block.ops():
-        args, kwargs = val(op.args), val(op.kwargs)
-        name = op.id
-
-        def node_(kind, target, a=(), k=None, _name=name):
-            return g.create_node(kind, target, tuple(a), k or {}, name=_name)
-
-        if op.kind == "input":
-            node = node_("placeholder", op.id)
-        elif op.kind == "module" and op.target == "Parameter":
-            node = node_("get_attr", op.path)
-        elif op.kind in ("module", "block"):
-            call_kwargs = dict(_CALL_KWARGS.get(op.target, {}))
-            if op.kind == "module" and kwargs.get("is_causal"):  # MultiheadAttention(..., is_causal=true)
-                q, k = args[0], args[1]
-                T = node_("call_method", "size", (q, 1), _name=op.id + "_T")
-                S = node_("call_method", "size", (k, 1), _name=op.id + "_S")
-                ones = node_("call_function", torch.ones, (T, S), {"dtype": torch.bool, "device": device()},
-                             _name=op.id + "_ones")
-                future = node_("call_method", "triu", (ones, 1), _name=op.id + "_future")  # True = masked
-                call_kwargs.update(attn_mask=future, is_causal=True)
-            node = node_("call_module", op.path, args, call_kwargs)
-            if op.kind == "module" and op.target in _FIRST_OUTPUT and not op.options.get("return_state"):
-                node.name = op.id + "_out"
-                node.meta.update(span=op.span, netspec_op=op.id)  # errors inside still point at the step
-                node = node_("call_function", operator.getitem, (node, 0))
-        elif op.kind == "attr":  # `training`: the module's own flag
-            node = node_("get_attr", op.target)
-        elif op.kind == "select":  # `a if training else b`
-            node = node_("call_function", netspec_ops.select, args)
-        elif op.kind == "binop":
-            node = node_("call_function", OPERATOR_FNS[op.target], args)
-        elif op.kind == "getitem":
-            node = node_("call_function", operator.getitem, args)
-        elif op.kind in ("function", "method") and REGISTRY[op.target].target.startswith("method:"):
-            node = node_("call_method", REGISTRY[op.target].target.split(":", 1)[1], args, kwargs)
-        elif op.kind in ("function", "method"):
-            if op.target == "neg":  # unary minus (dsl.tables.UNARY)
-                node = node_("call_function", OPERATOR_FNS[op.target], args)
-            else:
-                ldef = REGISTRY[op.target]
-                fn = resolve_target(ldef.target)
-                if ldef.extra.get("pack"):
-                    args = (list(args),)
-                if ldef.factory and block.inputs:
-                    kwargs = dict(kwargs, device=device())
-                node = node_("call_function", fn, args, kwargs)
-        else:  # pragma: no cover - the elaborator makes no other kinds
-            raise AssertionError(op.kind)
+        node = LOWER[op.kind](lw, op, lw.val(op.args), lw.val(op.kwargs))
         node.meta["span"] = op.span
         node.meta["netspec_op"] = op.id
-        env[op.id] = node
-    outs = block.outputs
+        lw.env[op.id] = node
+    env, outs = lw.env, block.outputs
     if len(outs) == 1:
         result = env[outs[0].ref.node]
     elif top:
         result = {o.name: env[o.ref.node] for o in outs}
     else:
         result = tuple(env[o.ref.node] for o in outs)
-    g.output(result)
-    g.lint()
-    return g
-
-
-def instantiate(block: BlockGraph, cache: _GraphCache, top: bool = True, *, prefix: str = "",
-                in_loop: bool = False) -> fx.GraphModule:
-    """A fresh GraphModule for `block`, with newly constructed layers. `prefix` is its path in
-    the model; `in_loop`: it was instantiated on a line that made several (so errors name paths)."""
-    key = id(block)
-    if key not in cache.graphs:
-        cache.graphs[key] = build_graph(block, top)
-    ops = list(block.ops())  # one topological sort, used three times
-    spans = Counter(op.span for op in ops if op.path)
-
-    def where(op) -> str:  # a loop's line does not say which layer failed: its path does
-        return f"{prefix}{op.path}: " if in_loop or spans[op.span] > 1 else ""
-    root = nn.Module()
-    for path in block.containers:
-        _set_path(root, path, nn.Module())
-    for op in ops:
-        if op.kind == "module":
-            try:
-                layer = make_layer(op)
-                for name, spec in op.init.items():
-                    apply_init(layer, spec, name)
-            except Exception as e:  # torch's own argument checks, e.g. embed_dim % num_heads
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise NetspecError([Diagnostic("error", f"{where(op)}cannot build {op.label}: {msg}", op.span)]) \
-                    from None
-            _set_path(root, op.path, layer)
-            if op.frozen:
-                for p in (layer.parameters() if isinstance(layer, nn.Module) else [layer]):
-                    p.requires_grad_(False)
-        elif op.kind == "block":
-            try:
-                child = instantiate(op.block, cache, top=False, prefix=f"{prefix}{op.path}.",
-                                    in_loop=in_loop or spans[op.span] > 1)
-            except NetspecError as e:
-                e.diagnostics[0].notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
-                raise NetspecError(e.diagnostics) from None
-            if op.frozen:  # the whole block: every layer in it, nested blocks included
-                child.requires_grad_(False)
-            _set_path(root, op.path, child)
-    gm = fx.GraphModule(root, cache.graphs[key], class_name=block.name)
-    for path in block.containers:  # keep empty-looking containers so paths exist even without call sites
-        try:
-            gm.get_submodule(path)
-        except AttributeError:
-            _set_path(gm, path, nn.Module())
-    for op in ops:
-        if op.kind == "module" and op.tie is not None:
-            gm.get_submodule(op.path).weight = gm.get_submodule(op.tie[0]).weight
-    return gm
+    lw.graph.output(result)
+    lw.graph.lint()
+    return lw.graph

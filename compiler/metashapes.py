@@ -1,18 +1,25 @@
-"""Fast output shapes for the common layers, used during meta-device shape inference.
+"""Fast output shapes for the common layers and tensor ops, used during meta-device shape
+inference.
 
 Running torch's own meta kernels goes through Python decompositions (milliseconds per
-Linear) and initializers on meta tensors import torch._dynamo (seconds). These rules
-compute the same shapes directly; anything not listed here runs the real module on
-meta tensors. Each rule raises ValueError on a mismatch; shapes.py words the message.
+Linear), and the first elementwise op on a meta tensor (`x + y`, relu, LayerNorm)
+imports torch._dynamo (a second or two, more than the rest of `netspec check`). These
+rules compute the same shapes and dtypes directly; anything not listed here runs the
+real op on meta tensors. A module rule raises ValueError on a mismatch (shapes.py words
+the message); a function rule returns None for anything unusual, and the real op then
+reports it in torch's own words.
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import operator
 
 import torch
 from torch import nn
 
+from . import ops as netspec_ops
 from .ops import LayerNorm2d, StochasticDepth
 
 _SAME = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.ELU, nn.Tanh, nn.Sigmoid,
@@ -107,6 +114,7 @@ def adaptive(m, x):
 
 
 def rule_for(m: nn.Module):
+    """The fast shape rule of a layer, or None."""
     if isinstance(m, _SAME):
         return lambda m, x: _out(x, x.shape)
     if type(m) is nn.Linear:
@@ -140,3 +148,128 @@ def no_init():
     finally:
         for n, f in saved.items():
             setattr(nn.init, n, f)
+
+
+# ---- tensor ops (call_function / call_method targets) ----
+_FLOAT_UNARY = {torch.sqrt, torch.rsqrt, torch.exp, torch.log, torch.sin, torch.cos, torch.tanh, torch.sigmoid,
+                torch.nn.functional.gelu, torch.nn.functional.silu, "sqrt", "rsqrt", "exp", "log", "tanh",
+                "sigmoid"}
+_SAME_UNARY = {torch.relu, torch.abs, operator.neg, torch.tril, torch.triu, torch.nn.functional.relu,
+               torch.nn.functional.dropout, "relu", "abs", "tril", "triu", "contiguous", "detach", "clone"}
+_ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul,
+               torch.div, "add", "sub", "mul", "div"}
+_COMPARE = {operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge}
+_REDUCE = {torch.mean, torch.sum, torch.amax, "mean", "sum", "amax"}
+
+
+def _meta(x) -> bool:
+    return isinstance(x, torch.Tensor) and x.device.type == "meta"
+
+
+def _broadcast(*shapes):
+    out = []
+    for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        big = {d for d in dims if d != 1}
+        if len(big) > 1:
+            return None  # not broadcastable: torch says so in its words
+        out.append(big.pop() if big else 1)
+    return tuple(reversed(out))
+
+
+def _elementwise(a, b, compare=False, divide=False):
+    if not (_meta(a) or _meta(b)) or not all(_meta(v) or isinstance(v, (int, float, bool)) for v in (a, b)):
+        return None
+    shape = _broadcast(*(tuple(v.shape) for v in (a, b) if isinstance(v, torch.Tensor)))
+    if shape is None:
+        return None
+    dtype = torch.bool if compare else torch.result_type(a, b)
+    if divide and not (dtype.is_floating_point or dtype.is_complex):
+        dtype = torch.get_default_dtype()
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _reduce(x, dim=None, keepdim=False, **extra):
+    if not _meta(x) or extra or not x.dtype.is_floating_point:
+        return None  # sum of ints is long, mean of ints an error: leave those to torch
+    dims = range(x.dim()) if dim is None or dim == () else (dim,) if isinstance(dim, int) else dim
+    norm = set()
+    for d in dims:
+        if not isinstance(d, int) or not -x.dim() <= d < max(x.dim(), 1):
+            return None
+        norm.add(d % max(x.dim(), 1))
+    shape = [1 if i in norm else n for i, n in enumerate(x.shape) if keepdim or i not in norm]
+    return torch.empty(shape, dtype=x.dtype, device="meta")
+
+
+def _matmul(a, b):
+    """a @ b for the common case: both at least 2-d, same dtype (1-d operands: torch decides)."""
+    if not (_meta(a) and _meta(b)) or a.dim() < 2 or b.dim() < 2 or a.dtype != b.dtype or a.shape[-1] != b.shape[-2]:
+        return None
+    batch = _broadcast(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if batch is None:
+        return None
+    return torch.empty((*batch, a.shape[-2], b.shape[-1]), dtype=a.dtype, device="meta")
+
+
+def _factory_size(args):
+    size = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    return tuple(size) if all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in size) else None
+
+
+def _extras_ok(target, kwargs) -> bool:
+    """The keyword arguments of a unary op are ones it takes, with values it accepts."""
+    if target is torch.nn.functional.gelu:
+        return set(kwargs) <= {"approximate"} and kwargs.get("approximate", "none") in ("none", "tanh")
+    if target in (torch.tril, torch.triu, "tril", "triu"):
+        d = kwargs.get("diagonal", 0)
+        return set(kwargs) <= {"diagonal"} and isinstance(d, int) and not isinstance(d, bool)
+    return not kwargs
+
+
+def function_shape(target, args, kwargs):
+    """A meta tensor shaped as target(*args, **kwargs) would be, or None: run the real op.
+    `target` is a call_function's function or a call_method's name."""
+    if target in _ARITHMETIC and len(args) == 2 and not kwargs:
+        return _elementwise(*args, divide=target in (operator.truediv, torch.div, "div"))
+    if target in _COMPARE and len(args) == 2 and not kwargs:
+        return _elementwise(*args, compare=True)
+    if (target in _SAME_UNARY or target in _FLOAT_UNARY) and args and _meta(args[0]):
+        x = args[0]
+        if target in _FLOAT_UNARY and not x.dtype.is_floating_point:
+            return None
+        if len(args) > 1 or not _extras_ok(target, kwargs):
+            return None
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    if target in (torch.masked_fill, "masked_fill", netspec_ops.causal_mask) and args and _meta(args[0]):
+        x = args[0]
+        if target is netspec_ops.causal_mask:
+            return torch.empty(x.shape, dtype=x.dtype, device="meta") if x.dim() >= 2 else None
+        mask = args[1] if len(args) > 1 else kwargs.get("mask")
+        if not _meta(mask) or mask.dtype != torch.bool \
+                or _broadcast(tuple(x.shape), tuple(mask.shape)) != tuple(x.shape):
+            return None
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    if target in (operator.matmul, torch.matmul) and len(args) == 2 and not kwargs:
+        return _matmul(*args)
+    if target in (torch.softmax, torch.log_softmax, "softmax", "log_softmax") and args and _meta(args[0]):
+        x, dim = args[0], args[1] if len(args) > 1 else kwargs.get("dim")
+        if len(args) > 2 or set(kwargs) - {"dim"} or not x.dtype.is_floating_point or not isinstance(dim, int) \
+                or not -max(x.dim(), 1) <= dim < max(x.dim(), 1):
+            return None
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    if target in _REDUCE and args:
+        return _reduce(*args, **kwargs)
+    if target in (torch.ones, torch.zeros) and kwargs.get("device") is not None \
+            and torch.device(kwargs["device"]).type == "meta" and set(kwargs) <= {"device", "dtype"}:
+        size = _factory_size(args)
+        return None if size is None else torch.empty(size, dtype=kwargs.get("dtype"), device="meta")
+    if target is torch.arange and kwargs.get("device") is not None \
+            and torch.device(kwargs["device"]).type == "meta" and set(kwargs) <= {"device", "dtype"}:
+        if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            return None
+        start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+        if step == 0:
+            return None
+        n = max(0, -(-(end - start) // step))
+        return torch.empty((n,), dtype=kwargs.get("dtype") or torch.int64, device="meta")
+    return None

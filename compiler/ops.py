@@ -27,6 +27,14 @@ def causal_mask(input: torch.Tensor, value: float = float("-inf")) -> torch.Tens
     return input.masked_fill(~keep, value)
 
 
+def attention(query, key, value, attn_mask=None, dropout=None, is_causal=False, scale=None):
+    """F.scaled_dot_product_attention dropping attention weights as the nn.Dropout `dropout`
+    would: with its p while it is training, not at all in eval."""
+    p = dropout.p if dropout is not None and dropout.training else 0.0
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=p,
+                                          is_causal=is_causal, scale=scale)
+
+
 class ScaledDotProductAttention(nn.Module):
     """F.scaled_dot_product_attention with dropout active only in training mode."""
 
@@ -37,6 +45,22 @@ class ScaledDotProductAttention(nn.Module):
     def forward(self, q, k, v):  # (B, nh, T, hs) each
         return F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
                                               is_causal=self.is_causal, scale=self.scale)
+
+
+def batch_norm(input, running_mean, running_var, eps=1e-5):
+    """Batch normalization over every dim but 1 (no scale, no shift), its running statistics in
+    the RunningStat layers `running_mean` and `running_var`: F.batch_norm with their buffers,
+    moved as the layers move them (by their momentum, towards the batch mean and the unbiased
+    batch variance) in training, used in eval."""
+    training = running_mean.training
+    one_value = training and input.numel() <= input.size(1)  # F.batch_norm refuses one value per channel
+    if running_var.training != training or running_var.momentum != running_mean.momentum or one_value:
+        dims = [d for d in range(input.dim()) if d != 1]  # the layers set apart: as they compute it
+        mean = running_mean(input.mean(dims, keepdim=True))
+        var = running_var(input.var(dims, correction=1, keepdim=True), input.var(dims, correction=0, keepdim=True))
+        return (input - mean) / torch.sqrt(var + eps)
+    return F.batch_norm(input, running_mean.value.view(-1), running_var.value.view(-1), training=training,
+                        momentum=running_mean.momentum, eps=eps)
 
 
 class RunningStat(nn.Module):
@@ -109,5 +133,5 @@ def select(condition, then, orelse):
     return then if condition else orelse
 
 
-EJECTED_SOURCES = (center_crop, causal_mask, ScaledDotProductAttention, RunningStat, Permute, LayerNorm2d,
-                   stochastic_depth, StochasticDepth, select)
+EJECTED_SOURCES = (center_crop, causal_mask, attention, batch_norm, ScaledDotProductAttention, RunningStat,
+                   Permute, LayerNorm2d, stochastic_depth, StochasticDepth, select)

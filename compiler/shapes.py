@@ -19,7 +19,7 @@ from ..dsl.errors import Diagnostic, NetspecError
 from ..dsl.ir import BlockGraph
 from ..dsl.tables import DTYPE_NAMES
 
-from .metashapes import rule_for
+from .metashapes import function_shape, rule_for
 from .ops import LayerNorm2d
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # canonical dtype name -> torch dtype
@@ -89,12 +89,20 @@ def _module_message(layer: nn.Module, label: str, args) -> str | None:
     return None
 
 
+def _signature(args) -> tuple:
+    """What a block's result depends on when it runs on meta tensors: their shapes and dtypes."""
+    return tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else repr(a) for a in args)
+
+
 class ShapeProp(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule, block: BlockGraph, prefix: str, table: dict, fast: bool = True,
-                 in_loop: bool = False):
+                 memo: dict | None = None, in_loop: bool = False, where: str = ""):
         super().__init__(gm, garbage_collect_values=True)
         self.block, self.prefix, self.table = block, prefix, table
         self.fast = fast  # shape rules for meta tensors; off when running real tensors
+        # (block, input shapes) -> (outputs, shapes inside): identical instantiations of a block
+        # on identical shapes (GPT-2's layers) are inferred once; meta tensors only
+        self.memo = memo if memo is not None else {}
         self.ops = {op.id: op for op in block.ops()}
         self.blocks = {op.path: op for op in self.ops.values() if op.kind == "block"}
         self.symbols: dict[str, int] = {}
@@ -102,11 +110,14 @@ class ShapeProp(fx.Interpreter):
         spans = Counter(op.span for op in self.ops.values() if op.path)
         self.shared = {sp for sp, n in spans.items() if n > 1}
         self.in_loop = in_loop  # this block was instantiated on such a line
+        # the instance's path for messages; `prefix` is where shapes go in the table, and a block
+        # inferred once for several instances records its shapes relative to itself
+        self.where = where
 
     def _where(self, op) -> str:
         """`features.30: ` when the op's line alone does not say which layer failed, else ''."""
         if op.path and (self.in_loop or op.span in self.shared):
-            return f"{self.prefix}{op.path}: "
+            return f"{self.where}{op.path}: "
         return ""
 
     def run_node(self, n: fx.Node):
@@ -156,6 +167,14 @@ class ShapeProp(fx.Interpreter):
             raise _Failure(Diagnostic("error", f"input '{op.id}' of {self.block.kind} '{self.block.name}' expects "
                                       f"shape [{wanted}], got {list(got)}", op.span))
 
+    def call_function(self, target, args, kwargs):
+        out = function_shape(target, args, kwargs) if self.fast else None
+        return out if out is not None else super().call_function(target, args, kwargs)
+
+    def call_method(self, target, args, kwargs):
+        out = function_shape(target, args, kwargs) if self.fast else None
+        return out if out is not None else super().call_method(target, args, kwargs)
+
     def call_module(self, target, args, kwargs):
         sub = self.fetch_attr(target)
         rule = rule_for(sub) if self.fast else None
@@ -168,13 +187,32 @@ class ShapeProp(fx.Interpreter):
                 return out
         op = self.blocks.get(target)
         if isinstance(sub, fx.GraphModule) and op is not None:
+            return self._run_block(sub, op, target, args)
+        return super().call_module(target, args, kwargs)
+
+    def _run_block(self, sub: fx.GraphModule, op, target: str, args):
+        meta = self.fast and all(a.device.type == "meta" for a in args if isinstance(a, torch.Tensor))
+        key = (id(op.block), _signature(args)) if meta else None
+        if key not in self.memo:
+            inner: dict = {}
             try:
-                return ShapeProp(sub, op.block, f"{self.prefix}{target}.", self.table, self.fast,
-                                 self.in_loop or op.span in self.shared).run(*args)
+                out = ShapeProp(sub, op.block, "", inner, self.fast, self.memo,
+                                self.in_loop or op.span in self.shared, f"{self.where}{target}.").run(*args)
             except _Failure as f:
                 f.diag.notes.append((op.span, f"in {op.block.kind} '{op.block.name}' instantiated here"))
                 raise
-        return super().call_module(target, args, kwargs)
+            if key is None:
+                self._record(target, inner)
+                return out
+            self.memo[key] = (out, inner)
+        out, inner = self.memo[key]
+        self._record(target, inner)
+        return out
+
+    def _record(self, target: str, inner: dict) -> None:
+        prefix = f"{self.prefix}{target}."
+        for path, meta in inner.items():
+            self.table[prefix + path] = meta
 
 
 def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> dict[str, tuple]:
