@@ -36,7 +36,8 @@ def _source(args):
     standard input."""
     if args.file in ("-", "<stdin>"):
         if getattr(args, "text", None) is None:  # read once; --all checks several models of it
-            args.text = sys.stdin.read()
+            from ..dsl.reading import read_stream
+            args.text = read_stream(sys.stdin)
         args.file = "<stdin>"
         return args.text, "<stdin>"
     return args.file, None

@@ -10,8 +10,9 @@ import difflib
 import sys
 from pathlib import Path
 
-from .errors import print_diagnostics
+from .errors import NetspecError, print_diagnostics
 from .format import format_source
+from .reading import read_spec, read_stream
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -31,19 +32,13 @@ def _files(args) -> list[str]:
 def cmd_fmt(args) -> int:
     changed = unchanged = failed = 0
     for name in _files(args):
-        if name == "-":
-            text, file = sys.stdin.read(), "<stdin>"
-        else:
-            try:
-                text, file = Path(name).read_text(encoding="utf-8"), name
-            except FileNotFoundError:
-                print(f"error: no such file: {name}", file=sys.stderr)
-                failed += 1
-                continue
-            except (OSError, UnicodeDecodeError) as e:
-                print(f"error: cannot read {name}: {e}", file=sys.stderr)
-                failed += 1
-                continue
+        file = "<stdin>" if name == "-" else name
+        try:
+            text = read_stream(sys.stdin) if name == "-" else read_spec(name)
+        except NetspecError as e:
+            print_diagnostics(e.diagnostics, sys.stderr)
+            failed += 1
+            continue
         result = format_source(text, file)
         if result.diagnostics:
             print_diagnostics(result.diagnostics, sys.stderr)

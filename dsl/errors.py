@@ -233,8 +233,12 @@ class Diagnostics:
         return _Noted(self, list(notes))
 
     def extend(self, other: "Diagnostics | list[Diagnostic]") -> None:
-        for d in other.items if isinstance(other, Diagnostics) else other:
-            self._add(d.severity, d.message, d.span, d.notes)
+        """Add problems found elsewhere; past the errors limit the rest are left out."""
+        try:
+            for d in list(other.items if isinstance(other, Diagnostics) else other):
+                self._add(d.severity, d.message, d.span, d.notes)
+        except TooManyErrors:
+            pass
 
     @property
     def error_count(self) -> int:
@@ -243,12 +247,8 @@ class Diagnostics:
     def absorb(self, err: NetspecError) -> None:
         """Take the problems of a stage that stopped (a limit, or too many errors) into this
         collection; a TooManyErrors of this collection is already in it."""
-        if isinstance(err, TooManyErrors) and self.stopped:
-            return
-        try:
+        if not (isinstance(err, TooManyErrors) and self.stopped):
             self.extend(err.diagnostics)
-        except TooManyErrors:
-            pass
 
     @property
     def has_errors(self) -> bool:

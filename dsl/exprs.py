@@ -11,10 +11,11 @@ from typing import Protocol
 
 from . import ast as A
 from .errors import Reporter, Span, did_you_mean
+from .folding import FoldError, Sizes, fold_binary, fold_call, fold_unary
 from .ir import InitSpec, SliceVal
 from .registry import METHODS, REGISTRY
 from .tables import BINARY, COMPARISONS, FOLD, UNARY
-from .values import ERR, LayerPath, has_err, is_const, is_int
+from .values import ERR, LayerPath, has_err, is_const, is_int, is_name
 
 
 class Scope(Protocol):
@@ -44,6 +45,17 @@ class Evaluator:
     def __init__(self, scope: Scope):
         self.scope = scope
         self.diags = scope.diags
+        self.sizes = Sizes()  # compile-time values are checked against the limits as they are made
+
+    def checked(self, v, e):
+        """A list or tuple just built, within the size limits (else ERR, reported at `e`)."""
+        if has_err(v):
+            return ERR
+        try:
+            return self.sizes.check(v, f"this {type(v).__name__}")
+        except FoldError as ex:
+            self.diags.error(str(ex), e.span)
+            return ERR
 
     def ev(self, e):
         return getattr(self, "ev_" + type(e).__name__)(e)
@@ -64,7 +76,12 @@ class Evaluator:
                 self.diags.error(f"'{{...}}' in a name must be an integer or a string, got {v!r}", p.span)
                 return ERR
             out.append(str(v))
-        return "".join(out)
+        text = "".join(out)
+        if not is_name(text):  # names become module paths, Python attributes, diagram ids
+            self.diags.error(f"'{name.id}' makes {text[:80]!r}, which is not a name (letters, digits and '_', "
+                             "not starting with a digit)", name.span)
+            return ERR
+        return text
 
     def ev_args(self, args: tuple[A.Arg, ...], own: frozenset = frozenset()) -> list:
         """Call arguments as (keyword or None, value, span). `init=` and `tie=` name an
@@ -124,10 +141,10 @@ class Evaluator:
         return self.scope.lookup(s, e.span)
 
     def ev_TupleLit(self, e):
-        return tuple(self.ev(x) for x in e.items)
+        return self.checked(tuple(self.ev(x) for x in e.items), e)
 
     def ev_ListLit(self, e):
-        return [self.ev(x) for x in e.items]
+        return self.checked([self.ev(x) for x in e.items], e)
 
     def ev_Slice(self, e):
         return SliceVal(*(self.ev(x) if x is not None else None for x in (e.lo, e.hi, e.step)))
@@ -159,9 +176,9 @@ class Evaluator:
         op = UNARY[e.op]
         if is_const(v):
             try:
-                return op.fn(v)
-            except TypeError:
-                self.diags.error(f"bad operand for unary '{e.op}': {v!r}", e.span)
+                return fold_unary(op, v, self.sizes)
+            except FoldError as ex:
+                self.diags.error(str(ex), e.span)
                 return ERR
         if e.op == "+":  # +x is x
             return v
@@ -181,9 +198,9 @@ class Evaluator:
         op = BINARY[symbol]
         if is_const(a) and is_const(b):
             try:
-                return op.fn(a, b)
-            except (TypeError, ZeroDivisionError, ValueError, OverflowError) as ex:
-                self.diags.error(f"cannot compute {a!r} {symbol} {b!r}: {ex}", span)
+                return fold_binary(op, a, b, self.sizes)
+            except FoldError as ex:
+                self.diags.error(str(ex), span)
                 return ERR
         return self.scope.add_call("binop", op.name, (a, b), {}, span, label=symbol, flow_input=flow_input)
 
@@ -265,9 +282,9 @@ class Evaluator:
             return ERR
         if name in FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
             try:
-                return FOLD[name](*[v for _, v, _ in args])
-            except (TypeError, ValueError, OverflowError) as ex:
-                self.diags.error(f"{name}(...) failed: {ex}", e.span)
+                return fold_call(name, [v for _, v, _ in args], self.sizes)
+            except FoldError as ex:
+                self.diags.error(str(ex), e.span)
                 return ERR
         ldef = REGISTRY.get(name)
         if ldef is not None and ldef.kind == "function":

@@ -15,7 +15,6 @@ import stat
 from . import limits
 from .errors import Diagnostic, NetspecError, Source, Span
 
-SUFFIX = ".nn"
 
 
 def read_spec(path) -> str:

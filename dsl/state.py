@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import ast as A
-from .errors import Reporter, Span, did_you_mean
+from . import limits
+from .errors import LimitError, Reporter, Span, did_you_mean
 from .exprs import Evaluator
 from .ir import BlockGraph, Op, Ref, walk_refs
 from .loader import DefEntry, Program
@@ -43,6 +44,12 @@ class Instantiator(Protocol):
     def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None) -> BlockGraph | None:
         """The BlockGraph of a def with these parameters (shared when elaborated before)."""
 
+    def spend_iterations(self, n: int, what: str, span: Span) -> None:
+        """Count a loop's iterations before running them (LimitError over the `iterations` limit)."""
+
+    def size(self, block: BlockGraph) -> int:
+        """The layers and ops of an elaborated block, every nested instance counted."""
+
 
 @dataclass(eq=False)
 class BodyState:
@@ -63,6 +70,7 @@ class BodyState:
     bindings: dict[str, list[Ref]] = field(default_factory=dict)  # name -> every tensor bound to it
     ties: list[Op] = field(default_factory=list)  # modules with tie=, resolved at the end
     declared_outputs: bool = False  # an output or head was written (even one that failed)
+    size: int = 0  # layers and ops so far, every instance of a nested block counted (the `layers` limit)
     exprs: Evaluator = field(init=False)
 
     def __post_init__(self):
@@ -143,6 +151,10 @@ class BodyState:
             n += 1
 
     def add_op(self, op: Op) -> Ref:
+        self.size += self.elab.size(op.block) if op.kind == "block" and op.block is not None else 1
+        if self.size > limits.get("layers"):
+            raise LimitError("layers", f"{self.defn.kind} '{self.defn.name}' reaches {self.size:,} layers and ops "
+                             "here", op.span)
         self.block.graph.add_node(op.id, op=op)
         return Ref(op.id)
 

@@ -178,6 +178,7 @@ def for_(b: BodyState, s: A.For) -> None:
     if not (isinstance(values, (list, tuple)) and is_const(values)):
         b.diags.error(f"a loop needs a compile-time list or range, got {values!r}", s.iter.span)
         return
+    b.elab.spend_iterations(len(values), f"for over {len(values):,} items", s.iter.span)
     for x in values:
         b.env[s.var] = x
         run(b, s.body)
@@ -190,6 +191,7 @@ def repeat(b: BodyState, s: A.Repeat) -> None:
     if not (is_int(n) and n >= 0):
         b.diags.error(f"repeat needs a non-negative integer, got {n!r}", s.count.span)
         return
+    b.elab.spend_iterations(n, f"repeat {n:,} times", s.count.span)
     for _ in range(n):
         run(b, s.body)
 

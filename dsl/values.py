@@ -63,6 +63,12 @@ def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def is_name(text: str) -> bool:
+    """An ASCII identifier: what a layer label, module path part or bound name may be
+    (it becomes a Python attribute, a state_dict key part and a diagram id)."""
+    return text.isascii() and text.isidentifier()
+
+
 def format_value(v) -> str:
     """A value as a spec writes it: true, 0.1, "relu", [2, 2], (3, 3)."""
     if isinstance(v, bool):
