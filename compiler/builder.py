@@ -82,10 +82,13 @@ def _model_info(checked: Checked, input_shapes, out, params, extra_paths=()) -> 
 
 
 def analyze(source, model: str | None = None, overrides: dict | None = None, *,
-            input_shapes: dict | None = None, extra_paths=(), file: str | None = None) -> Analysis:
+            input_shapes: dict | None = None, extra_paths=(), file: str | None = None,
+            checked: Checked | None = None) -> Analysis:
     """Parse, check, lower on the meta device and infer every shape. Raises NetspecError.
-    `file` names spec text in messages (default "<string>")."""
-    checked = elaborate(source, model, overrides, extra_paths=extra_paths, file=file)
+    `file` names spec text in messages (default "<string>"); `checked`: the front end's
+    result for these arguments, when the caller has it already."""
+    if checked is None:
+        checked = elaborate(source, model, overrides, extra_paths=extra_paths, file=file)
     debug = level()
     if debug >= 3:
         dump_ast(checked.program.main)

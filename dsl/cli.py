@@ -1,4 +1,5 @@
-"""The language tooling's commands: `netspec fmt` (torch-free, like all of netspec.dsl).
+"""The language tooling's commands: `netspec fmt` and `netspec limits` (torch-free, like all
+of netspec.dsl).
 
 `netspec.cli` owns the command table and the error handling; `configure(name, parser)`
 adds one command's arguments here.
@@ -10,6 +11,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from . import limits
 from .errors import NetspecError, print_diagnostics
 from .format import format_source
 from .reading import read_spec, read_stream
@@ -80,8 +82,19 @@ def _fmt_args(p: argparse.ArgumentParser):
     return cmd_fmt
 
 
+def cmd_limits(args) -> int:
+    rows = [(lim.name, f"{limits.get(lim.name):,}", f"{lim.default:,}", lim.bounds)
+            for lim in limits.LIMITS.values()]
+    head = ("limit", "value", "default", "what it bounds")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+    for r in [head] + rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+    print("\nRaise one with --limit NAME=N (any command) or NETSPEC_LIMITS=NAME=N,NAME=N.")
+    return EXIT_OK
+
+
 # command -> function that adds its arguments and returns its handler
-ARGUMENTS = {"fmt": _fmt_args}
+ARGUMENTS = {"fmt": _fmt_args, "limits": lambda p: cmd_limits}
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:

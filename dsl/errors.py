@@ -134,10 +134,16 @@ def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
 
 
 def print_diagnostics(diagnostics, stream) -> None:
-    """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset."""
+    """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset.
+    A closed pipe (`netspec check F 2>&1 | head -2`) raises BrokenPipeError marked with
+    `netspec_failed` when errors were being reported, so the command still fails."""
     color = hasattr(stream, "isatty") and stream.isatty() and os.environ.get("NO_COLOR") is None
-    for d in diagnostics:
-        print(d.format(color=color), file=stream)
+    try:
+        for d in diagnostics:
+            print(d.format(color=color), file=stream)
+    except BrokenPipeError as e:
+        e.netspec_failed = any(d.severity == "error" for d in diagnostics)
+        raise
 
 
 class NetspecError(Exception):

@@ -27,7 +27,7 @@ from .loader import DefEntry, Program
 from .registry import REGISTRY
 from .schema import bind_schema
 from .tables import CONSTANTS, snake
-from .values import ERR, DimVal, format_args, has_err
+from .values import ERR, DimVal, format_args, has_err, keyword_message
 
 
 class Instantiator(Protocol):
@@ -226,7 +226,11 @@ class BodyState:
         return self.claim_path(".".join(self.prefix + [local]), span)
 
     def claim_path(self, path: str, span: Span) -> str | None:
-        """Record a layer (or group) path; None after reporting a duplicate."""
+        """Record a layer (or group) path; None after reporting a duplicate or a Python keyword."""
+        bad = keyword_message(path.rsplit(".", 1)[-1])
+        if bad:
+            self.diags.error(bad, span)
+            return None
         if path in self.paths:
             self.diags.error(f"duplicate layer name '{path}' (first defined at {self.paths[path]})", span)
             return None

@@ -7,6 +7,8 @@ draws the graph's edges. Steps (applying a layer) are in dsl/steps.py.
 """
 from __future__ import annotations
 
+import keyword
+
 from . import ast as A
 from .errors import Span, did_you_mean
 from .ir import Op, Output, Ref, walk_refs
@@ -14,7 +16,7 @@ from .state import BodyState, walk
 from .steps import apply_step, as_layer_step
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
 from .tasks import TASKS, WEIGHT
-from .values import ERR, DimVal, has_err, is_const, is_int
+from .values import ERR, DimVal, has_err, is_const, is_int, keyword_message
 
 
 def run_body(b: BodyState) -> None:
@@ -45,6 +47,9 @@ def assert_(b: BodyState, s: A.Assert) -> None:
 
 
 def input_(b: BodyState, s: A.Input) -> None:
+    if keyword.iskeyword(s.name):  # an input is an argument of forward()
+        b.diags.error(f"'{s.name}' is a Python keyword and cannot name an input (it becomes an argument in "
+                      "PyTorch)", s.span)
     if s.name in b.block.graph:
         b.diags.error(f"duplicate input '{s.name}'", s.span)
         return
@@ -157,6 +162,9 @@ def group(b: BodyState, s: A.Group) -> None:
     if b.counters:
         b.counters[-1] += 1
     path = ".".join(b.prefix + [name])
+    if keyword_message(name):
+        b.diags.error(keyword_message(name), s.label.span)
+        return
     if path in b.paths:
         b.diags.error(f"duplicate layer name '{path}' (first defined at {b.paths[path]})", s.label.span)
         return

@@ -8,6 +8,8 @@ flows through silently, so one mistake gives one message.
 """
 from __future__ import annotations
 
+import keyword
+
 from .ir import Ref, SliceVal
 
 
@@ -67,6 +69,14 @@ def is_name(text: str) -> bool:
     """An ASCII identifier: what a layer label, module path part or bound name may be
     (it becomes a Python attribute, a state_dict key part and a diagram id)."""
     return text.isascii() and text.isidentifier()
+
+
+def keyword_message(name: str) -> str | None:
+    """Why `name` cannot name a layer or group, when it is a Python keyword (`class`, `lambda`):
+    every path part becomes an attribute of the PyTorch module (`self.class` is no Python)."""
+    if keyword.iskeyword(name):
+        return f"'{name}' is a Python keyword and cannot name a layer or group (it becomes an attribute in PyTorch)"
+    return None
 
 
 def format_value(v) -> str:
