@@ -85,7 +85,7 @@ class Diagnostic:
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m", "note": "\033[1;36m"}
 # Characters a terminal would act on (escape sequences, carriage returns, line separators):
 # spec text is shown with them replaced, so a spec cannot rewrite the screen it is reported on.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _MESSAGE_MAX = 400  # characters of a message; a value quoted in it is cut in the middle
 _LINE_WINDOW = 120  # characters of a long source line shown around the caret
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ast as A
-from .errors import Diagnostic, Diagnostics, NetspecError, TooManyErrors, did_you_mean
+from .errors import Diagnostic, Diagnostics, NetspecError, Span, TooManyErrors, did_you_mean
 from .library import SUFFIX, resolve_source, stdlib_dir
 from .parser import parse, parse_file
 
@@ -175,8 +175,10 @@ def select_model(program: Program, name: str | None) -> A.Def:
         raise NetspecError([Diagnostic("error", f"no model '{name}' in {program.main.file}"
                                        f"{did_you_mean(name, [d.name for d in models])}; models: {names}")])
     if not models:
+        # at the last definition (blocks only: a library), else at the top of the file
+        where = program.main.defs[-1].span if program.main.defs else Span(program.main.file, 1, 1)
         raise NetspecError([Diagnostic("error", f"{program.main.file} defines no model "
-                                       "(write `model Name(...):` or import one)")])
+                                       "(write `model Name(...):` or import one)", where)])
     defaults = [d for d in models if d.default]
     if len(defaults) > 1:
         raise NetspecError([Diagnostic("error", f"more than one default model: {defaults[1].name}",
@@ -186,4 +188,4 @@ def select_model(program: Program, name: str | None) -> A.Def:
     if len(models) == 1:
         return models[0]
     raise NetspecError([Diagnostic("error", f"{program.main.file} defines several models ({names}): "
-                                   "choose one with --model NAME, or mark one `default model`")])
+                                   "choose one with --model NAME, or mark one `default model`", models[1].span)])

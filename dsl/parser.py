@@ -31,6 +31,14 @@ from .syntax_errors import (
 )
 
 
+class _TooDeep(Exception):
+    """Brackets nested past the `depth` limit (redundant parentheses make no tree node, so
+    the tree's depth cannot tell; the formatter and error recovery would recurse on them)."""
+
+    def __init__(self, token: Token):
+        self.token = token
+
+
 class _Indenter(Indenter):
     NL_type = "_NL"
     OPEN_PAREN_types = ["LPAR", "LSQB"]
@@ -38,6 +46,17 @@ class _Indenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
+
+    def process(self, stream):
+        depth, limit = 0, limits.get("depth")
+        for tok in super().process(stream):
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+                if depth > limit:
+                    raise _TooDeep(tok)
+            elif tok.type in ("RPAR", "RSQB"):
+                depth -= 1
+            yield tok
 
 
 @lru_cache(maxsize=1)
@@ -99,7 +118,9 @@ class _ToAst(Transformer):
             except (UnexpectedInput, DedentError):
                 self.error("bad expression inside '{...}' in a name", hole)
                 return A.Name(text, (text,), span)
-            if _too_deep(tree) is not None:
+            except _TooDeep:
+                tree = None
+            if tree is None or _too_deep(tree) is not None:
                 self.errors.append(_deep_error(hole))
                 return A.Name(text, (text,), span)
             sub = _ToAst(self.source, span.line, span.col + m.start(1) - 1, self.errors)
@@ -364,6 +385,9 @@ def _syntax_tree(text: str, source: Source):
         try:
             tree = _lark().parse(current, start="start")
             break
+        except _TooDeep as err:
+            errors.append(_deep_error(Span(file, err.token.line, err.token.column, source=source)))
+            raise NetspecError(errors) from None
         except (UnexpectedInput, DedentError) as err:
             if isinstance(err, DedentError):
                 line = dedent_line(current, err)
@@ -441,6 +465,8 @@ def parse_expr(text: str, file: str = "<expr>") -> A.Expr:
     except (UnexpectedInput, DedentError):
         raise NetspecError([Diagnostic("error", f"not an expression: {text}", Span(file, 1, 1, source=source))]) \
             from None
+    except _TooDeep as err:
+        raise NetspecError([_deep_error(Span(file, err.token.line, err.token.column, source=source))]) from None
     deep = _too_deep(tree)
     if deep is not None:
         raise NetspecError([_deep_error(Span(file, *deep, source=source))])
