@@ -33,7 +33,7 @@ class Limit:
 
 
 LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
-    Limit("file_size", 256 * 1024, "bytes per spec file",
+    Limit("file_size", 128 * 1024, "bytes per spec file",
           "the size of one spec file (the main file, each import, standard input)"),
     Limit("line_length", 10_000, "characters per line", "the length of one line of a spec"),
     Limit("depth", 100, "levels of nesting",
@@ -84,11 +84,18 @@ def raised(**values: int):
         _context.reset(token)
 
 
-def set_process_limits(settings: list[str]) -> None:
-    """Apply `--limit NAME=N` settings for the rest of the process. Raises ValueError."""
-    for text in settings:
-        name, value = parse_setting(text, "--limit")
-        _process[name] = value
+@contextmanager
+def process_limits(settings: list[str]):
+    """`--limit NAME=N` settings for one run of the CLI, in every thread it starts (a
+    `raised()` context is for one thread only). Raises ValueError for a bad setting."""
+    parsed = dict(parse_setting(text, "--limit") for text in settings)
+    saved = dict(_process)
+    _process.update(parsed)
+    try:
+        yield
+    finally:
+        _process.clear()
+        _process.update(saved)
 
 
 def parse_setting(text: str, where: str) -> tuple[str, int]:

@@ -117,17 +117,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         limits.current()  # $NETSPEC_LIMITS, read now so a mistake in it is a usage error
-        limits.set_process_limits(limit_settings)
+        for text in limit_settings:
+            limits.parse_setting(text, "--limit")
     except ValueError as e:
         parser.error(str(e))
-    # Nesting is refused past the `depth` limit before anything recursive runs; a raised
-    # limit gets the Python stack to match (about ten frames a level).
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000 + 12 * limits.get("depth")))
-    try:
-        return _run(args, debug)
-    except BrokenPipeError as e:  # output piped into `head`: quiet, failing only if errors were cut off
-        _quiet_stdout()
-        return EXIT_ERROR if getattr(e, "netspec_failed", False) else EXIT_OK
+    with limits.process_limits(limit_settings):
+        # Nesting is refused past the `depth` limit before anything recursive runs; a raised
+        # limit gets the Python stack to match (about ten frames a level).
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000 + 12 * limits.get("depth")))
+        try:
+            return _run(args, debug)
+        except BrokenPipeError as e:  # output piped into `head`: quiet, failing only if errors were cut off
+            _quiet_stdout()
+            return EXIT_ERROR if getattr(e, "netspec_failed", False) else EXIT_OK
 
 
 def _quiet_stdout() -> None:
