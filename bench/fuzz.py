@@ -230,7 +230,8 @@ def main() -> int:
         report["fuzz"] = {"counts": dict(counts), "seconds": wall, "bad": bad}
     if not args.no_bombs:
         rows = run_bombs(args.bomb)
-        print(f"\n{'bomb (netspec check, 500 MB address space)':<44} {'seconds':>8} {'× base':>7} {'peak MB':>8}  result")
+        head = f"{'bomb (netspec check, 500 MB address space)':<44} {'seconds':>8} {'× base':>7} {'peak MB':>8}"
+        print(f"\n{head}  result")
         for r in rows:
             verdict = "ok" if r["name"].startswith("(") else \
                 "located error" if r["located"] else "NOT LOCATED"

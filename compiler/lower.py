@@ -130,7 +130,8 @@ def build_graph(block: BlockGraph, top: bool) -> fx.Graph:
             node = node_("call_function", OPERATOR_FNS[op.target], args)
         elif op.kind == "getitem":
             node = node_("call_function", operator.getitem, args)
-        elif op.kind in ("function", "method") and REGISTRY[op.target].target.startswith("method:"):
+        elif op.kind in ("function", "method") and op.target in REGISTRY and \
+                REGISTRY[op.target].target.startswith("method:"):
             node = node_("call_method", REGISTRY[op.target].target.split(":", 1)[1], args, kwargs)
         elif op.kind in ("function", "method"):
             if op.target == "neg":  # unary minus (dsl.tables.UNARY)

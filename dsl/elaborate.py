@@ -15,19 +15,20 @@ from . import ast as A
 from . import limits
 from .errors import Diagnostics, LimitError, Reporter, Span, did_you_mean
 from .exprs import Evaluator
+from .folding import Sizes
 from .ir import BlockGraph
 from .loader import DefEntry, Program
 from .state import BodyState
 from .statements import run_body
 from .tables import CONSTANTS
-from .values import ERR, has_err, is_const
+from .values import ERR, has_err, is_const, nested
 
 
 def _freeze(v):
-    if isinstance(v, list):
-        return ("__list__",) + tuple(_freeze(x) for x in v)
-    if isinstance(v, tuple):
-        return tuple(_freeze(x) for x in v)
+    if isinstance(v, (list, tuple)):
+        flat = next(nested(v), None) is None  # a long flat list is copied at C speed
+        items = tuple(v) if flat else tuple(_freeze(x) for x in v)
+        return ("__list__",) + items if isinstance(v, list) else items
     return v
 
 
@@ -49,6 +50,7 @@ class Elaborator:
         self.instances: list[Instance] = []  # every distinct BlockGraph made, inner blocks first
         self.iterations = 0  # loop iterations run so far, all bodies together (the `iterations` limit)
         self.sizes: dict[int, int] = {}  # id(BlockGraph) -> its layers and ops, every nested instance counted
+        self.values = Sizes()  # every compile-time value of this elaboration, measured and counted
 
     def spend_iterations(self, n: int, what: str, span: Span) -> None:
         """Count a loop's `n` iterations before running them; LimitError when over the limit."""
@@ -95,7 +97,7 @@ class Elaborator:
         base, base_args = self.resolve(target, seen + (d,))
         if base is None:
             return None, []
-        scope = Evaluator(ConstScope(self.diags, {}))
+        scope = Evaluator(ConstScope(self.diags, {}), self.values)
         mine = []
         for a in args:
             if a.name is None:
@@ -144,7 +146,7 @@ class Elaborator:
         if not ok:
             return None
         params: dict = {}
-        scratch = Evaluator(ConstScope(self.diags, params))
+        scratch = Evaluator(ConstScope(self.diags, params), self.values)
         for p in d.params:
             if p.name in given:
                 params[p.name] = given[p.name]

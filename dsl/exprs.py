@@ -42,17 +42,18 @@ class Scope(Protocol):
 
 
 class Evaluator:
-    def __init__(self, scope: Scope):
+    def __init__(self, scope: Scope, sizes: Sizes | None = None):
         self.scope = scope
         self.diags = scope.diags
-        self.sizes = Sizes()  # compile-time values are checked against the limits as they are made
+        # compile-time values are checked against the limits as they are made (one per elaboration)
+        self.sizes = sizes if sizes is not None else Sizes()
 
     def checked(self, v, e):
         """A list or tuple just built, within the size limits (else ERR, reported at `e`)."""
         if has_err(v):
             return ERR
         try:
-            return self.sizes.check(v, f"this {type(v).__name__}")
+            return self.sizes.check(v, f"this {type(v).__name__}", e.span)
         except FoldError as ex:
             self.diags.error(str(ex), e.span)
             return ERR
@@ -176,7 +177,7 @@ class Evaluator:
         op = UNARY[e.op]
         if is_const(v):
             try:
-                return fold_unary(op, v, self.sizes)
+                return fold_unary(op, v, self.sizes, e.span)
             except FoldError as ex:
                 self.diags.error(str(ex), e.span)
                 return ERR
@@ -198,7 +199,7 @@ class Evaluator:
         op = BINARY[symbol]
         if is_const(a) and is_const(b):
             try:
-                return fold_binary(op, a, b, self.sizes)
+                return fold_binary(op, a, b, self.sizes, span)
             except FoldError as ex:
                 self.diags.error(str(ex), span)
                 return ERR
@@ -282,7 +283,7 @@ class Evaluator:
             return ERR
         if name in FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
             try:
-                return fold_call(name, [v for _, v, _ in args], self.sizes)
+                return fold_call(name, [v for _, v, _ in args], self.sizes, e.span)
             except FoldError as ex:
                 self.diags.error(str(ex), e.span)
                 return ERR

@@ -13,14 +13,30 @@ raises `FoldError` with the message the evaluator reports at the expression.
 """
 from __future__ import annotations
 
+import reprlib
 from collections import OrderedDict
+from itertools import compress
 
 from . import limits
+from .errors import LimitError
 from .tables import FOLD, Operator
+from .values import nested
+
+_DEEP = frozenset({tuple, list, str})  # items that may count as more than one element
 
 
 class FoldError(Exception):
     """A fold that is refused (over a limit) or fails (Python's own error, worded)."""
+
+
+class _Lazy:
+    """Text for a message, written only if the message is (a long list is not shown for nothing)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __str__(self) -> str:
+        return self.make()
 
 
 def _is_int(v) -> bool:
@@ -31,12 +47,18 @@ def _seq(v) -> bool:
     return isinstance(v, (str, list, tuple))
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlist = _SHORT.maxtuple = 6
+_SHORT.maxstring = _SHORT.maxother = 40
+_SHORT.maxlong = 40
+
+
 def _show(v) -> str:
-    text = repr(v)
-    return text if len(text) <= 60 else text[:28] + " … " + text[-28:]
+    """A value in a message: a long list or string shortened (without writing it all out)."""
+    return _SHORT.repr(v)
 
 
-def check_int(v, what: str) -> None:
+def check_int(v, what) -> None:
     """An integer result over `int_bits` is refused (a torch size is a 64-bit integer)."""
     if _is_int(v) and v.bit_length() > limits.get("int_bits"):
         raise FoldError(limits.message("int_bits", f"{what} is a {v.bit_length():,}-bit integer"))
@@ -45,12 +67,14 @@ def check_int(v, what: str) -> None:
 class Sizes:
     """Measures compile-time values, (elements, depth), without recursion; the last few
     containers measured are remembered (holding them, so an id is never reused while kept),
-    so wrapping a large list again and again costs nothing."""
+    so wrapping a large list again and again costs nothing. One per elaboration: it also
+    counts the elements every value made adds up to (the `total_elements` limit)."""
 
     KEEP = 256
 
     def __init__(self) -> None:
         self.memo: OrderedDict[int, tuple[object, int, int]] = OrderedDict()
+        self.made = 0  # elements of the lists, tuples and strings made so far
 
     def measure(self, v) -> tuple[int, int]:
         """(elements, depth): a scalar is 1 element at depth 0, a string its length, a list or
@@ -62,6 +86,9 @@ class Sizes:
         known = self._known(v)
         if known is not None:
             return known
+        types = set(map(type, v))
+        if not types & _DEEP:  # flat: numbers and the like, counted without a Python loop
+            return 1 + len(v), 1 if v else 0
         done: dict[int, tuple[int, int]] = {}
         open_: set[int] = set()  # on the stack: met again below itself would be a cycle
         stack = [(v, False)]
@@ -73,16 +100,16 @@ class Sizes:
                 raise FoldError("a list contains itself")
             open_.add(id(node))
             if ready:
-                size, depth = 1, 0
-                for x in node:
+                size, depth = 1 + len(node), 1 if node else 0
+                for x in compress(node, map(_DEEP.__contains__, map(type, node))):  # items not 1 element
                     s, d = done[id(x)] if isinstance(x, (list, tuple)) else self.measure(x)
-                    size, depth = size + s, max(depth, d + 1)
+                    size, depth = size + s - 1, max(depth, d + 1)
                 done[id(node)] = (size, depth)
                 self._remember(node, size, depth)
                 continue
             stack.append((node, True))
-            for x in node:
-                if isinstance(x, (list, tuple)) and id(x) not in done:
+            for x in nested(node):
+                if id(x) not in done:
                     hit = self._known(x)
                     if hit is not None:
                         done[id(x)] = hit
@@ -103,13 +130,18 @@ class Sizes:
         if len(self.memo) > self.KEEP:
             self.memo.popitem(last=False)
 
-    def check(self, v, what: str):
-        """`v`, after checking it is within `elements`, `depth` and `int_bits`; FoldError if not."""
+    def check(self, v, what, span=None):
+        """`v` just made, after checking it is within `elements`, `depth` and `int_bits`
+        (FoldError if not) and counting it against `total_elements` (LimitError at `span`:
+        the elaboration stops, as for too many loop iterations)."""
         if _is_int(v):
             check_int(v, what)
             return v
         if not _seq(v):
             return v
+        self.made += len(v)
+        if self.made > limits.get("total_elements"):
+            raise LimitError("total_elements", f"{what} brings the values made to {self.made:,} elements", span)
         size, depth = self.measure(v)
         if size > limits.get("elements"):
             raise FoldError(limits.message("elements", f"{what} has {size:,} elements"))
@@ -121,9 +153,9 @@ class Sizes:
         return self.measure(v)[0]
 
 
-def fold_binary(op: Operator, a, b, sizes: Sizes):
+def fold_binary(op: Operator, a, b, sizes: Sizes, span=None):
     """a <op> b on constants, refused before it is computed when the result would be too big."""
-    what = f"{_show(a)} {op.symbol} {_show(b)}"
+    what = _Lazy(lambda: f"{_show(a)} {op.symbol} {_show(b)}")
     cap = limits.get("elements")
     if op.symbol == "**" and _is_int(a) and _is_int(b) and b > 0 and abs(a) > 1:
         # |a| ** b >= 2 ** (b * (bits(a) - 1)): refused unread when that is already too big
@@ -146,21 +178,21 @@ def fold_binary(op: Operator, a, b, sizes: Sizes):
         raise FoldError(f"cannot compute {what}: {ex}") from None
     if isinstance(result, complex):
         raise FoldError(f"cannot compute {what}: the result is a complex number")
-    return sizes.check(result, what)
+    return sizes.check(result, what, span)
 
 
-def fold_unary(op: Operator, v, sizes: Sizes):
+def fold_unary(op: Operator, v, sizes: Sizes, span=None):
     try:
         result = op.fn(v)
     except TypeError:
         raise FoldError(f"bad operand for unary '{op.symbol}': {_show(v)}") from None
-    return sizes.check(result, f"{op.symbol}{_show(v)}")
+    return sizes.check(result, _Lazy(lambda: f"{op.symbol}{_show(v)}"), span)
 
 
-def fold_call(name: str, args: list, sizes: Sizes):
+def fold_call(name: str, args: list, sizes: Sizes, span=None):
     """FOLD[name](*args) on constants: range(), round() and the conversions refused before
     they would make something too big."""
-    what = f"{name}({', '.join(_show(a) for a in args)})"
+    what = _Lazy(lambda: f"{name}({', '.join(_show(a) for a in args)})")
     if name == "range" and args and all(_is_int(a) for a in args):
         try:
             n = len(range(*args))
@@ -178,4 +210,4 @@ def fold_call(name: str, args: list, sizes: Sizes):
         result = FOLD[name](*args)
     except (TypeError, ValueError, OverflowError, ZeroDivisionError, MemoryError) as ex:
         raise FoldError(f"{name}(...) failed: {ex}") from None
-    return sizes.check(result, what)
+    return sizes.check(result, what, span)

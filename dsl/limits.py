@@ -42,8 +42,11 @@ LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
     Limit("nesting", 32, "levels of blocks inside blocks", "how deeply blocks are instantiated inside blocks"),
     Limit("int_bits", 63, "bits per integer",
           "the size of an integer, written or computed (torch sizes are 64-bit integers)"),
-    Limit("elements", 100_000, "elements per value",
+    Limit("elements", 10_000, "elements per value",
           "the size of one compile-time value: a list, tuple, range or string (nested ones counted in full)"),
+    Limit("total_elements", 1_000_000, "elements computed per model",
+          "the elements of every compile-time value one model computes, added up (what a loop "
+          "that builds lists costs)"),
     Limit("iterations", 10_000, "loop iterations per model",
           "the iterations of every `repeat` and `for` of one model, all blocks together"),
     Limit("layers", 10_000, "layers and ops per model",

@@ -207,10 +207,10 @@ _m("ScaledDotProductAttention", "netspec:ScaledDotProductAttention",
    doc="F.scaled_dot_product_attention(q, k, v) with dropout only in training")
 _m("LSTM", "torch.nn.LSTM", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
    "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent", force=("batch_first",),
-   doc="returns the output sequence (the first output of torch's LSTM)")
+   counts="num_layers", doc="returns the output sequence (the first output of torch's LSTM)")
 _m("GRU", "torch.nn.GRU", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
    "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false", "recurrent", force=("batch_first",),
-   doc="returns the output sequence (the first output of torch's GRU)")
+   counts="num_layers", doc="returns the output sequence (the first output of torch's GRU)")
 # ---- learned tensors and running statistics, for writing layers from primitives ----
 _m("Parameter", "netspec:Parameter", "*shape:dim", "param", inputs=0,
    doc="a learned tensor of this shape (init=zeros|ones|normal(std)...); its value is the tensor itself")

@@ -22,6 +22,7 @@ from . import ast as A
 from . import limits
 from .errors import LimitError, Reporter, Span, did_you_mean
 from .exprs import Evaluator
+from .folding import Sizes
 from .ir import BlockGraph, Op, Ref, walk_refs
 from .loader import DefEntry, Program
 from .registry import REGISTRY
@@ -34,6 +35,7 @@ class Instantiator(Protocol):
     """What a body needs from the elaborator: the blocks it applies, elaborated."""
 
     program: Program
+    values: Sizes  # measures and counts every compile-time value of the elaboration
 
     def resolve(self, entry: DefEntry) -> tuple[DefEntry | None, list]:
         """Follow `model A = B(args)` aliases: (the def with a body, its keyword arguments)."""
@@ -74,7 +76,7 @@ class BodyState:
     exprs: Evaluator = field(init=False)
 
     def __post_init__(self):
-        self.exprs = Evaluator(self)
+        self.exprs = Evaluator(self, self.elab.values)
 
     @classmethod
     def start(cls, elab: Instantiator, entry: DefEntry, block: BlockGraph, diags: Reporter) -> BodyState:
@@ -151,7 +153,7 @@ class BodyState:
             n += 1
 
     def add_op(self, op: Op) -> Ref:
-        self.size += self.elab.size(op.block) if op.kind == "block" and op.block is not None else 1
+        self.size += _weight(op, self.elab)
         if self.size > limits.get("layers"):
             raise LimitError("layers", f"{self.defn.kind} '{self.defn.name}' reaches {self.size:,} layers and ops "
                              "here", op.span)
@@ -236,6 +238,20 @@ class BodyState:
             return None
         self.paths[path] = span
         return path
+
+
+def _weight(op: Op, elab: Instantiator) -> int:
+    """What an op counts against the `layers` limit: a block every layer in it, a module
+    with a layer count (LSTM's num_layers: torch builds each) that many, anything else 1."""
+    if op.kind == "block" and op.block is not None:
+        return elab.size(op.block)
+    ldef = REGISTRY.get(op.target) if op.kind == "module" else None
+    arg = ldef.extra.get("counts") if ldef is not None else None
+    if arg is None:
+        return 1
+    i = [a.name for a in ldef.schema].index(arg)
+    n = op.ctor_args[i] if i < len(op.ctor_args) else op.ctor_kwargs.get(arg, 1)
+    return n if isinstance(n, int) and n > 1 else 1
 
 
 # ---------- what a body binds, read before it runs ----------

@@ -9,6 +9,8 @@ flows through silently, so one mistake gives one message.
 from __future__ import annotations
 
 import keyword
+import threading
+from itertools import compress
 
 from .ir import Ref, SliceVal
 
@@ -42,10 +44,51 @@ class LayerPath:
         return self.path
 
 
+# A compile-time list may hold 10,000 items and be looked at in every iteration of a loop:
+# its items are walked at C speed (map, compress), only nested lists are recursed into, and
+# what was found about a long one is remembered (holding it, so its id is not reused).
+_SEQS = frozenset({tuple, list})
+_NOT_CONST = frozenset({Ref, DimVal, _Err})
+_LONG = 64  # items from which a list's facts are remembered
+_KEEP = 256  # long lists remembered, the oldest forgotten first
+_facts: dict[int, tuple[object, bool, bool]] = {}  # id -> (the list, is_const, has_err)
+_facts_lock = threading.Lock()
+
+
+def nested(v):
+    """The lists and tuples directly inside list or tuple `v`, found without a Python loop."""
+    return compress(v, map(_SEQS.__contains__, map(type, v)))
+
+
+def _seq_facts(v) -> tuple[bool, bool]:
+    """(is_const, has_err) of a list or tuple."""
+    if len(v) >= _LONG:
+        with _facts_lock:
+            hit = _facts.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1], hit[2]
+    types = set(map(type, v))
+    const = not types & _NOT_CONST
+    err = _Err in types
+    if SliceVal in types:
+        const = const and all(is_const(x) for x in v if isinstance(x, SliceVal))
+    for x in nested(v):
+        c, e = _seq_facts(x)
+        const, err = const and c, err or e
+    if len(v) >= _LONG:
+        with _facts_lock:
+            _facts[id(v)] = (v, const, err)
+            if len(_facts) > _KEEP:
+                del _facts[next(iter(_facts))]
+    return const, err
+
+
 def is_const(v) -> bool:
     """Known at compile time: nothing in it is a tensor, a runtime size or an error."""
     if isinstance(v, (Ref, DimVal, _Err)):
         return False
+    if type(v) in _SEQS:
+        return _seq_facts(v)[0]
     if isinstance(v, (tuple, list)):
         return all(is_const(x) for x in v)
     if isinstance(v, SliceVal):
@@ -56,6 +99,8 @@ def is_const(v) -> bool:
 def has_err(v) -> bool:
     if v is ERR:
         return True
+    if type(v) in _SEQS:
+        return _seq_facts(v)[1]
     if isinstance(v, (tuple, list)):
         return any(has_err(x) for x in v)
     return False

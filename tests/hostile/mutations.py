@@ -48,7 +48,8 @@ BOMBS = ["repeat 10**9:\n    ReLU()", "repeat 2**31:\n    pass", "for i in range
          's = "a" * 10**10', "z = [0] * 10**10", "z = range(10**12)", "z = 2**2**2**2**2**2", "z = 10**10**10",
          "repeat 100000:\n    Linear(4, 4)", "z = -" + "(-" * 1000 + "1" + ")" * 1000,
          "z = " + " ** ".join(["2"] * 500), "z = [" * 500 + "]" * 500, "a = [1]\nfor i in range(64):\n    a = [a, a]",
-         "q = 1\nfor i in range(200):\n    q = q * 10**50", "repeat -1:\n    pass", "assert false, \"" + "m" * 9000 + '"',
+         "q = 1\nfor i in range(200):\n    q = q * 10**50", "repeat -1:\n    pass",
+         "assert false, \"" + "m" * 9000 + '"',
          "layer{10**9}: ReLU()", "x{'\"); import os; (\"'}: ReLU()", "class: ReLU()", "z = round(5, -10**18)"]
 
 

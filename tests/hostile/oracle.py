@@ -2,7 +2,7 @@
 
 `run_case(text)` does what `netspec check --all` does (load, elaborate and check every
 model, infer shapes on the meta device), then `netspec fmt`; with `deep=True` it also
-ejects each model that checks and compiles the ejected source, and writes its DOT. The
+ejects the file's default (or first) model, compiles the ejected source and writes its DOT. The
 outcome is one of
 
     ok         no error
@@ -72,9 +72,10 @@ def _check(text: str, name: str, deep: bool) -> None:
     except TooManyErrors:
         pass
     diags.raise_if_errors()
-    for d in program.models():
+    models = program.models()
+    for d in models:
         a = analyze(text, d.name, file=name)
-        if deep:
+        if deep and d is (next((m for m in models if m.default), models[0])):  # one model: one command's work
             from netspec.compiler.eject import eject
             from netspec.dsl.render import to_dot
 
