@@ -91,9 +91,16 @@ _LINE_WINDOW = 120  # characters of a long source line shown around the caret
 
 
 def _visible(text: str, *, replace: str | None = None) -> str:
-    """Control characters as \\xNN escapes (or each as `replace`, keeping columns)."""
-    return _CONTROL.sub(lambda m: replace if replace is not None else f"\\x{ord(m.group()):02x}"
-                        if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    """Control characters as \\xNN escapes (a message keeps its line breaks), or each as
+    `replace` (a quoted line: one character each, so the caret keeps its column)."""
+    if replace is not None:
+        return _CONTROL.sub(replace, text)
+    return "\n".join(_CONTROL.sub(_escape, line) for line in text.split("\n"))
+
+
+def _escape(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _short(message: str) -> str:

@@ -153,12 +153,6 @@ def _run(args, debug: bool) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except RecursionError:
-        if debug:
-            raise
-        print(f"error: {getattr(args, 'file', None) or 'the spec'}: an expression is nested too deeply to "
-              "compile (thousands of levels); split it into named steps", file=sys.stderr)
-        return EXIT_ERROR
     except BrokenPipeError:
         raise
     except ModuleNotFoundError as e:  # netspec.train raises MissingExtraError; this catches any other path

@@ -150,3 +150,18 @@ def test_diagrams_keep_spec_text_as_text(tmp_path):
     source = to_dot(a.graph, **diagram_data(a, shapes=True, params=True)).source
     assert 'evil [label=' not in source.replace('&quot;', '"').split("label=<<")[0]  # no node of its own
     assert subprocess.run(["dot", "-Tsvg"], input=source, capture_output=True, text=True).returncode == 0
+
+
+def test_a_group_with_named_and_numbered_members(tmp_path):
+    """Paths that are not Python names (a member numbered beside a named one) go in as strings."""
+    spec = tmp_path / "grp.nn"
+    spec.write_text("model M():\n    input x: float[B=1, 4]\n    g:\n        fc: Linear(4, 4)\n        ReLU()\n"
+                    "    head y\n")
+    code = eject(spec)
+    assert "**{'1': nn.ReLU()}" in code
+    out = tmp_path / "grp_model.py"
+    out.write_text(code)
+    module = _import(out, "grp_model")
+    import torch
+    assert sorted(module.M().state_dict()) == ["g.fc.bias", "g.fc.weight"]
+    assert module.M()(torch.zeros(1, 4)).shape == (1, 4)
