@@ -61,26 +61,44 @@ def nested(v):
 
 
 def _seq_facts(v) -> tuple[bool, bool]:
-    """(is_const, has_err) of a list or tuple."""
-    if len(v) >= _LONG:
-        with _facts_lock:
-            hit = _facts.get(id(v))
-        if hit is not None and hit[0] is v:
-            return hit[1], hit[2]
-    types = set(map(type, v))
-    const = not types & _NOT_CONST
-    err = _Err in types
-    if SliceVal in types:
-        const = const and all(is_const(x) for x in v if isinstance(x, SliceVal))
-    for x in nested(v):
-        c, e = _seq_facts(x)
-        const, err = const and c, err or e
-    if len(v) >= _LONG:
-        with _facts_lock:
-            _facts[id(v)] = (v, const, err)
-            if len(_facts) > _KEEP:
-                del _facts[next(iter(_facts))]
-    return const, err
+    """(is_const, has_err) of a list or tuple; a list shared inside it (`a = [a, a]`) is
+    looked at once."""
+    known: dict[int, tuple[bool, bool]] = {}
+    stack = [(v, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in known:
+            continue
+        if not ready:
+            hit = _remembered(node)
+            if hit is not None:
+                known[id(node)] = hit
+                continue
+            stack.append((node, True))
+            stack.extend((x, False) for x in nested(node) if id(x) not in known)
+            continue
+        types = set(map(type, node))
+        const, err = not types & _NOT_CONST, _Err in types
+        if SliceVal in types:
+            const = const and all(is_const(x) for x in node if isinstance(x, SliceVal))
+        for x in nested(node):
+            c, e = known[id(x)]
+            const, err = const and c, err or e
+        known[id(node)] = (const, err)
+        if len(node) >= _LONG:
+            with _facts_lock:
+                _facts[id(node)] = (node, const, err)
+                if len(_facts) > _KEEP:
+                    del _facts[next(iter(_facts))]
+    return known[id(v)]
+
+
+def _remembered(v) -> tuple[bool, bool] | None:
+    if len(v) < _LONG:
+        return None
+    with _facts_lock:
+        hit = _facts.get(id(v))
+    return (hit[1], hit[2]) if hit is not None and hit[0] is v else None
 
 
 def is_const(v) -> bool:

@@ -1,15 +1,16 @@
 """What netspec makes of one spec text, classified: the oracle of the fuzz tests and `bench/fuzz.py`.
 
-`run_case(text)` does what `netspec check --all` does (load, elaborate and check every
-model, infer shapes on the meta device), then `netspec fmt`; with `deep=True` it also
-ejects the file's default (or first) model, compiles the ejected source and writes its DOT. The
+`run_case(text)` does what `netspec fmt` and `netspec check --all` do (load, elaborate and
+check every model, infer shapes on the meta device); with `deep=True` also what `netspec
+compile` and `render` do with the file's default (or first) model (the ejected source must
+compile). Each command has the time budget to itself, as each would be its own run. The
 outcome is one of
 
     ok         no error
     error      netspec's own errors, each at FILE:LINE:COL
     unlocated  one of netspec's errors has no location
     internal   any other exception (a bug: a traceback would reach the user)
-    hang       over the time budget (SIGALRM; the main thread only)
+    hang       a command over the time budget (SIGALRM; the main thread only)
     memory     MemoryError (an address-space limit set by the caller was reached)
 """
 from __future__ import annotations
@@ -56,31 +57,47 @@ def _deadline(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def _check(text: str, name: str, deep: bool) -> None:
+def _commands(text: str, name: str, deep: bool):
+    """The commands a user could run on the text, each a function (each gets the time budget
+    on its own, as each would be its own run of netspec)."""
     from netspec.compiler.builder import analyze
     from netspec.dsl.format import format_source
     from netspec.dsl.frontend import check_models
     from netspec.dsl.loader import load
 
-    result = format_source(text, name)  # fmt reports, never raises
-    if result.diagnostics:
-        _located(result.diagnostics)
-    diags = Diagnostics()
-    try:
-        program = load(text, file=name, diags=diags)
-        check_models(program, program.models(), diags)
-    except TooManyErrors:
-        pass
-    diags.raise_if_errors()
-    models = program.models()
-    for d in models:
-        a = analyze(text, d.name, file=name)
-        if deep and d is (next((m for m in models if m.default), models[0])):  # one model: one command's work
-            from netspec.compiler.eject import eject
-            from netspec.dsl.render import to_dot
+    def fmt():  # `netspec fmt`: reports, never raises
+        result = format_source(text, name)
+        if result.diagnostics:
+            _located(result.diagnostics)
 
-            compile(eject(text, d.name), f"<ejected {d.name}>", "exec")
-            to_dot(a.graph, shapes={k: str(v) for k, v in a.shapes.items()}, program=a.checked.program).source
+    analyses = {}
+
+    def check_all():  # `netspec check --all`
+        diags = Diagnostics()
+        try:
+            program = load(text, file=name, diags=diags)
+            check_models(program, program.models(), diags)
+        except TooManyErrors:
+            pass
+        diags.raise_if_errors()
+        models = program.models()
+        for d in models:
+            analyses[d.name] = analyze(text, d.name, file=name)
+        if models:
+            analyses[None] = next((m for m in models if m.default), models[0]).name
+
+    def compile_and_render():  # `netspec compile` and `netspec render ... -o x.dot` of the default model
+        from netspec.compiler.eject import eject
+        from netspec.dsl.render import to_dot
+
+        model = analyses.get(None)
+        if model is None:
+            return
+        a = analyses[model]
+        compile(eject(text, model), f"<ejected {model}>", "exec")
+        to_dot(a.graph, shapes={k: str(v) for k, v in a.shapes.items()}, program=a.checked.program).source
+
+    return [fmt, check_all] + ([compile_and_render] if deep else [])
 
 
 def _located(diagnostics) -> None:
@@ -99,11 +116,12 @@ def run_case(text: str, name: str = "fuzz.nn", *, deep: bool = False, budget: fl
     """Check `text` as netspec would and classify what happened (see the module docstring)."""
     start = time.perf_counter()
     try:
-        with _deadline(budget):
-            try:
-                _check(text, name, deep)
-            except NetspecError as e:
-                _located(e.diagnostics)
+        for command in _commands(text, name, deep):
+            with _deadline(budget):
+                try:
+                    command()
+                except NetspecError as e:
+                    _located(e.diagnostics)
     except NetspecError as e:
         first = e.errors[0] if e.errors else e.diagnostics[0]
         return Outcome("error", first.format().splitlines()[0], time.perf_counter() - start)
