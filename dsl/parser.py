@@ -1,9 +1,13 @@
 """Text -> AST. Loads grammar.lark (LALR, Python-like indentation) and turns Lark's
-tree into `dsl.ast` dataclasses with spans; Lark objects never leave this module.
+tree into `dsl.ast` dataclasses with spans; Lark objects never leave this module (and
+dsl/syntax_errors.py, its helper).
 
 Syntax errors become `Diagnostic`s with friendly messages (dsl/syntax_errors.py); after an
 error the parser blanks the offending statement and tries again, so one run reports every
-syntax error of a file. Doc comments are attached by dsl/doc_comments.py.
+syntax error of a file. Before any of it, the text's size and line lengths are checked;
+brackets are counted as they are lexed and the tree's depth before it is transformed, so
+nothing recursive ever meets more nesting than the `depth` limit. Doc comments are attached
+by dsl/doc_comments.py.
 """
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ import dataclasses
 import re
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput
 from lark.indenter import DedentError, Indenter
 
 from . import ast as A
@@ -20,23 +24,7 @@ from . import limits
 from .doc_comments import attach_docs
 from .errors import Diagnostic, NetspecError, Source, Span
 from .reading import check_lines, check_size, read_spec
-from .syntax_errors import (
-    MAX_SYNTAX_ERRORS,
-    blank_statement,
-    dedent_line,
-    end_of_code,
-    next_code_line,
-    open_bracket,
-    syntax_message,
-)
-
-
-class _TooDeep(Exception):
-    """Brackets nested past the `depth` limit (redundant parentheses make no tree node, so
-    the tree's depth cannot tell; the formatter and error recovery would recurse on them)."""
-
-    def __init__(self, token: Token):
-        self.token = token
+from .syntax_errors import TooDeep, deep_error, syntax_tree, too_deep
 
 
 class _Indenter(Indenter):
@@ -53,7 +41,7 @@ class _Indenter(Indenter):
             if tok.type in ("LPAR", "LSQB"):
                 depth += 1
                 if depth > limit:
-                    raise _TooDeep(tok)
+                    raise TooDeep(tok)
             elif tok.type in ("RPAR", "RSQB"):
                 depth -= 1
             yield tok
@@ -118,10 +106,10 @@ class _ToAst(Transformer):
             except (UnexpectedInput, DedentError):
                 self.error("bad expression inside '{...}' in a name", hole)
                 return A.Name(text, (text,), span)
-            except _TooDeep:
+            except TooDeep:
                 tree = None
-            if tree is None or _too_deep(tree) is not None:
-                self.errors.append(_deep_error(hole))
+            if tree is None or too_deep(tree) is not None:
+                self.errors.append(deep_error(hole))
                 return A.Name(text, (text,), span)
             sub = _ToAst(self.source, span.line, span.col + m.start(1) - 1, self.errors)
             parts.append(sub.transform(tree))
@@ -357,95 +345,15 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         raise NetspecError(too_long)
     if not text.endswith("\n"):
         text += "\n"
-    tree = _syntax_tree(text, source)
-    deep = _too_deep(tree)
+    tree = syntax_tree(lambda t: _lark().parse(t, start="start"), text, source)
+    deep = too_deep(tree)
     if deep is not None:
-        raise NetspecError([_deep_error(Span(file, *deep, source=source))])
+        raise NetspecError([deep_error(Span(file, *deep, source=source))])
     builder = _ToAst(source)
     module = builder.transform(tree)
     if builder.errors:
         raise NetspecError(builder.errors)
     return attach_docs(module, text)
-
-
-# Syntax errors are recovered from by parsing again (the bad statement blanked). Each try
-# costs up to the error's offset: past this many characters parsed in all, the rest of
-# a large file is left for the next run.
-_RECOVERY_CHARS = 512 * 1024
-
-
-def _syntax_tree(text: str, source: Source):
-    """Lark's tree of the whole text, or NetspecError with every syntax error found."""
-    file = source.name
-    errors: list[Diagnostic] = []
-    lines = text.split("\n")
-    current = text
-    spent = 0
-    while True:
-        try:
-            tree = _lark().parse(current, start="start")
-            break
-        except _TooDeep as err:
-            errors.append(_deep_error(Span(file, err.token.line, err.token.column, source=source)))
-            raise NetspecError(errors) from None
-        except (UnexpectedInput, DedentError) as err:
-            if isinstance(err, DedentError):
-                line = dedent_line(current, err)
-                errors.append(Diagnostic("error", "inconsistent indentation: this line matches no "
-                                         "enclosing indentation level", Span(file, line, 1, source=source)))
-            else:
-                line = err.line if isinstance(err.line, int) and err.line > 0 else len(lines)
-                col = err.column if isinstance(err.column, int) and err.column > 0 else 1
-                opened = open_bracket(lines, line, col)
-                if opened is not None:  # the real mistake is the bracket never closed
-                    line, col, ch = opened
-                    errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col, source=source)))
-                else:
-                    if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
-                        col = end_of_code(lines[line - 1]) if line <= len(lines) else col
-                    elif isinstance(err, UnexpectedToken) and err.token.type == "_INDENT":
-                        line, col = next_code_line(lines, line)
-                    errors.append(Diagnostic("error", syntax_message(err), Span(file, line, col, source=source)))
-            spent += sum(len(x) + 1 for x in lines[:line]) if len(current) > 4096 else len(current)
-            if len(errors) >= min(MAX_SYNTAX_ERRORS, limits.get("errors")) or not blank_statement(lines, line):
-                raise NetspecError(errors) from None
-            if spent > _RECOVERY_CHARS:
-                errors.append(Diagnostic("note", f"stopped looking for syntax errors after line {line} "
-                                         "(a large file): fix these and run again"))
-                raise NetspecError(errors) from None
-            current = "\n".join(lines)
-    if errors:
-        raise NetspecError(errors)
-    return tree
-
-
-def _too_deep(tree):
-    """(line, col) of the first node, in source order, nested deeper than the `depth`
-    limit; None when none is. Iterative: the check runs before anything recursive does."""
-    limit = limits.get("depth")
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return _position(node)
-        stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, Tree))
-    return None
-
-
-def _position(node) -> tuple[int, int]:
-    while isinstance(node, Tree):
-        meta = node.meta
-        if not meta.empty:
-            return meta.line, meta.column
-        kids = [c for c in node.children if c is not None]
-        if not kids:
-            return 1, 1
-        node = kids[0]
-    return (node.line or 1, node.column or 1) if isinstance(node, Token) else (1, 1)
-
-
-def _deep_error(span: Span) -> Diagnostic:
-    return Diagnostic("error", limits.message("depth", "nested too deeply"), span)
 
 
 def parse_file(path) -> A.Module:
@@ -465,11 +373,11 @@ def parse_expr(text: str, file: str = "<expr>") -> A.Expr:
     except (UnexpectedInput, DedentError):
         raise NetspecError([Diagnostic("error", f"not an expression: {text}", Span(file, 1, 1, source=source))]) \
             from None
-    except _TooDeep as err:
-        raise NetspecError([_deep_error(Span(file, err.token.line, err.token.column, source=source))]) from None
-    deep = _too_deep(tree)
+    except TooDeep as err:
+        raise NetspecError([deep_error(Span(file, err.token.line, err.token.column, source=source))]) from None
+    deep = too_deep(tree)
     if deep is not None:
-        raise NetspecError([_deep_error(Span(file, *deep, source=source))])
+        raise NetspecError([deep_error(Span(file, *deep, source=source))])
     builder = _ToAst(source)
     expr = builder.transform(tree)
     if builder.errors:
