@@ -123,6 +123,7 @@ class Evaluator:
             if n is ERR:
                 return ERR
             return LayerPath(".".join([n] + parts[::-1]))
+        self.diags.error("tie= takes the name of a layer in this block, e.g. tie=transformer.wte", e.span)
         return ERR
 
     # ---------- one method per expression node ----------

@@ -22,7 +22,7 @@ MARK = re.compile(r"^(?P<code>.*?)\s*#\s*(?P<kind>[EW]):(?P<col>\d+):\s*(?P<mess
 
 # fixture stem -> section title, in the order they are shown
 SECTIONS = {"syntax": "Syntax", "names": "Names", "pynames": "Names that become Python", "arity": "Arguments",
-            "misc": "Values and conditions", "graph": "The graph", "shapes": "Shapes", "imports": "Imports",
+            "misc": "Values and conditions", "values": "Statements, steps and expressions", "graph": "The graph", "shapes": "Shapes", "imports": "Imports",
             "limits": "Limits"}
 
 # (a regular expression the message matches, how to fix it); the first match is used
@@ -81,6 +81,24 @@ FIXES: list[tuple[str, str]] = [
     (r"digits argument must be between", "Round to at most 400 digits either side of the point."),
     (r"loop iterations per model", "Loop fewer times (models unroll every loop), or raise the limit: "
                                    "`--limit iterations=N`."),
+    (r"duplicate input|duplicate output", "Give each input and each output or head its own name."),
+    (r"default of dim", "Give a symbolic dim a default of 1 or more: `float[B=8, 3]`."),
+    (r"'residual' block is empty", "Put the steps of the residual branch inside it; the sum is added at its end."),
+    (r"cannot unpack", "Bind as many names as the value has items."),
+    (r"a loop needs a compile-time list", "Loop over `range(n)` or a list: `for i in range(n):`."),
+    (r"is a value, not a layer", "A name bound to a value cannot be applied: use a layer or a block there."),
+    (r"frozen must be true or false", "Write `frozen=true` or `frozen=false`."),
+    (r"tie= takes the name of a layer", "Name a layer of the same block by its path: `tie=transformer.wte`."),
+    (r"init= takes", "Use an initializer of docs/LANGUAGE.md, e.g. `init=normal(0.02)`."),
+    (r"inputs of a layer are tensors", "Give a layer only tensors as inputs: `Linear(d, d)(x)`."),
+    (r"must be a tensor, got", "An output or head is a tensor: name a step's result."),
+    (r"ha(s|ve) no attribute|is a method: write", "Tensors have `.T`, `.shape` and the methods of `netspec layers`; "
+                                             "call a method: `x.view(B, -1)`."),
+    (r"a list takes one index|cannot index", "Index a compile-time list with one integer (or a slice) within "
+                                            "its length."),
+    (r"cannot compare|bad operand for unary", "Compare and negate numbers with numbers (or strings with strings)."),
+    (r"in a name must be an integer or a string", "Put an integer or a string in a name's `{...}`: `fc{i}`."),
+    (r"head weight must be", "Give the head a weight of 0 or more: `head y: classify(weight=0.5)`."),
 ]
 
 
