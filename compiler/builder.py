@@ -16,6 +16,7 @@ import torch
 from torch import fx
 
 from ..dsl.debug import dump_ast, dump_ir, level
+from ..dsl.errors import Diagnostic, NetspecError
 from ..dsl.frontend import Checked, elaborate
 from ..dsl.loader import search_path
 from ..dsl.ir import BlockGraph
@@ -93,10 +94,13 @@ def _model_info(checked: Checked, input_shapes, out, params, extra_paths=()) -> 
 
 
 def analyze(source, model: str | None = None, overrides: dict | None = None, *,
-            input_shapes: dict | None = None, extra_paths=(), file: str | None = None) -> Analysis:
+            input_shapes: dict | None = None, extra_paths=(), file: str | None = None,
+            checked: Checked | None = None) -> Analysis:
     """Parse, check, lower on the meta device and infer every shape. Raises NetspecError.
-    `file` names spec text in messages (default "<string>")."""
-    checked = elaborate(source, model, overrides, extra_paths=extra_paths, file=file)
+    `file` names spec text in messages (default "<string>"); `checked`: the front end's
+    result for these arguments, when the caller has it already."""
+    if checked is None:
+        checked = elaborate(source, model, overrides, extra_paths=extra_paths, file=file)
     debug = level()
     if debug >= 3:
         dump_ast(checked.program.main)
@@ -121,6 +125,37 @@ def optimizer(optimize: bool = True):
     return run_passes
 
 
+def _available_bytes() -> int | None:
+    """Memory this process may still take: the smaller of the address-space limit and what
+    the machine has free (RAM and swap); None when neither can be read."""
+    found = []
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            found.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        found.append((int(info["MemAvailable"].split()[0]) + int(info.get("SwapFree", "0 kB").split()[0])) * 1024)
+    except (OSError, KeyError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _check_memory(analysis: Analysis) -> None:
+    """Real weights that cannot fit are refused before any is allocated (torch would take
+    the memory lazily and the kernel would kill the process while initializing them)."""
+    need = sum(t.numel() * t.element_size() for t in list(analysis.module.parameters()) +
+               list(analysis.module.buffers()))
+    have = _available_bytes()
+    if have is not None and need > have:
+        g = analysis.graph
+        raise NetspecError([Diagnostic("error", f"the weights of {g.kind} '{g.name}' take {need / 2**30:,.1f} GiB; "
+                                       f"this process can have {have / 2**30:,.1f} GiB more", g.span)])
+
+
 def build(source, model: str | None = None, *, device=None, dtype=None, input_shapes: dict | None = None,
           extra_paths=(), optimize: bool = True, **params) -> fx.GraphModule:
     """Compile a spec (a path or its text) to a torch.fx.GraphModule with fresh weights.
@@ -140,6 +175,8 @@ def build(source, model: str | None = None, *, device=None, dtype=None, input_sh
         dsl.errors.NetspecError carrying every problem, each with its spec location.
     """
     analysis = analyze(source, model, params, input_shapes=input_shapes, extra_paths=extra_paths)
+    if torch.device(device or "cpu").type == "cpu":
+        _check_memory(analysis)
     with torch.device(device or "cpu"):
         gm = instantiate(analysis.graph, GraphCache(optimizer(optimize)))
     if optimize and level() >= 1:

@@ -9,6 +9,7 @@ import argparse
 import functools
 import gc
 import json
+import os
 import sys
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -38,20 +39,27 @@ def _source(args):
     standard input."""
     if args.file in ("-", "<stdin>"):
         if getattr(args, "text", None) is None:  # read once; --all checks several models of it
-            args.text = sys.stdin.read()
+            from ..dsl.reading import read_stream
+            args.text = read_stream(sys.stdin)
         args.file = "<stdin>"
         return args.text, "<stdin>"
     return args.file, None
 
 
 def _analyze(args, model=None):
+    from ..dsl.frontend import elaborate
     from ..dsl.params import parse_input_shapes, parse_overrides
 
-    from .builder import analyze
     source, name = _source(args)
-    return analyze(source, model if model is not None else args.model,
-                   parse_overrides(args.overrides), input_shapes=parse_input_shapes(getattr(args, "inputs", [])),
-                   extra_paths=args.path, file=name)
+    model = model if model is not None else args.model
+    overrides = parse_overrides(args.overrides)
+    input_shapes = parse_input_shapes(getattr(args, "inputs", []))
+    # The front end first, without torch: a spec error (or a limit) is reported in a
+    # fraction of a second and a fraction of the memory importing torch takes.
+    checked = elaborate(source, model, overrides, extra_paths=args.path, file=name)
+    from .builder import analyze
+    return analyze(source, model, overrides, input_shapes=input_shapes, extra_paths=args.path, file=name,
+                   checked=checked)
 
 
 def _shape(t) -> str:
@@ -120,6 +128,17 @@ def cmd_check(args) -> int:
     return report.finish()
 
 
+def _output_error(path, e: Exception):
+    """A file that cannot be written (a folder, no permission, a full disk) or a format that
+    cannot be made: the user's to fix, a plain error."""
+    from ..dsl.errors import NetspecError
+
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    if isinstance(e, IsADirectoryError) or (isinstance(e, OSError) and os.path.isdir(path)):
+        reason = "it is a directory; give a file name"
+    return NetspecError(f"cannot write {path}: {reason}")
+
+
 def cmd_render(args) -> int:
     from ..dsl.render import render
 
@@ -127,8 +146,11 @@ def cmd_render(args) -> int:
 
     a = _analyze(args)
     _print_diags(a.checked.warnings)
-    out = render(a.graph, args.output, depth=args.depth, rankdir=args.rankdir, dpi=args.dpi,
-                 **diagram_data(a, shapes=not args.no_shapes, params=args.params))
+    try:
+        out = render(a.graph, args.output, depth=args.depth, rankdir=args.rankdir, dpi=args.dpi,
+                     **diagram_data(a, shapes=not args.no_shapes, params=args.params))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise _output_error(args.output, e) from None
     print(f"wrote {out}")
     return EXIT_OK
 
@@ -153,20 +175,23 @@ def cmd_summary(args) -> int:
 def cmd_compile(args) -> int:
     from ..dsl.params import parse_overrides
 
+    from ..dsl.frontend import elaborate
+
+    source, name = _source(args)
+    overrides = parse_overrides(args.overrides)
+    elaborate(source, args.model, overrides, extra_paths=args.path, file=name)  # spec errors before torch loads
     from .eject import eject
 
-    code = eject(_source(args)[0], args.model, parse_overrides(args.overrides), extra_paths=args.path,
-                 class_name=args.class_name, optimize=not args.no_optimize)
+    code = eject(source, args.model, overrides, extra_paths=args.path, class_name=args.class_name,
+                 optimize=not args.no_optimize)
     if args.output == "-":
         sys.stdout.write(code)
     else:
-        from ..dsl.errors import NetspecError
-
         try:
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write(code)
-        except OSError as e:  # a missing folder, no permission: the user's to fix
-            raise NetspecError(f"cannot write '{args.output}': {e.strerror or e}") from None
+        except OSError as e:
+            raise _output_error(args.output, e) from None
         print(f"wrote {args.output}")
     return EXIT_OK
 
@@ -292,10 +317,18 @@ def _summary_args(p):
     return cmd_summary
 
 
+def _class_name(text: str) -> str:
+    import keyword
+    if not (text.isascii() and text.isidentifier()) or keyword.iskeyword(text):
+        raise argparse.ArgumentTypeError(f"must be a Python class name (letters, digits, '_'), got {text!r}")
+    return text
+
+
 def _compile_args(p):
     spec_options(p, inputs=False)
     p.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
-    p.add_argument("--class-name", default=None, help="name of the generated nn.Module (default: the model's)")
+    p.add_argument("--class-name", default=None, type=_class_name,
+                   help="name of the generated nn.Module (default: the model's)")
     p.add_argument("--no-optimize", action="store_true", help="eject the spec as written, one line per op "
                    "(default: after the optimization passes, e.g. attention fused into "
                    "F.scaled_dot_product_attention; docs/OPTIMIZER.md)")

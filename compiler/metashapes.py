@@ -113,6 +113,21 @@ def adaptive(m, x):
     return _out(x, (*x.shape[:-n], *spatial))
 
 
+def recurrent(m: nn.RNNBase, x):
+    """LSTM / GRU / RNN: torch's meta kernels step through every time step of every layer
+    in Python (a 64-layer LSTM over 100 steps took minutes); the shapes follow directly."""
+    if x.dim() not in (2, 3) or x.shape[-1] != m.input_size:
+        raise ValueError
+    d = 2 if m.bidirectional else 1
+    out_size = getattr(m, "proj_size", 0) or m.hidden_size
+    lead = () if x.dim() == 2 else (x.shape[0] if m.batch_first else x.shape[1],)
+    out = _out(x, (*x.shape[:-1], d * out_size))
+    h = _out(x, (d * m.num_layers, *lead, out_size))
+    if isinstance(m, nn.LSTM):
+        return out, (h, _out(x, (d * m.num_layers, *lead, m.hidden_size)))
+    return out, h
+
+
 def rule_for(m: nn.Module):
     """The fast shape rule of a layer, or None."""
     if isinstance(m, _SAME):
@@ -130,6 +145,8 @@ def rule_for(m: nn.Module):
     if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
                       nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
         return adaptive
+    if type(m) in (nn.LSTM, nn.GRU, nn.RNN):
+        return recurrent
     return None
 
 

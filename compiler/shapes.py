@@ -244,9 +244,19 @@ def default_input_shapes(block: BlockGraph, overrides: dict | None = None) -> di
     return {op.id: out[op.id] for op in block.inputs}
 
 
+def _meta_input(op, shape) -> torch.Tensor:
+    """A meta tensor for an input; a size no tensor can have is an error at the input."""
+    try:
+        return torch.empty(shape, dtype=DTYPES[op.dtype], device="meta")
+    except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise NetspecError([Diagnostic("error", f"input '{op.id}' of size {list(shape)} is too large for a tensor: "
+                                       f"{first}", op.span)]) from None
+
+
 def propagate(gm: fx.GraphModule, block: BlockGraph, input_shapes: dict[str, tuple]):
     """Run `gm` (built on the meta device) on meta inputs; returns (table, outputs)."""
-    inputs = [torch.empty(input_shapes[op.id], dtype=DTYPES[op.dtype], device="meta") for op in block.inputs]
+    inputs = [_meta_input(op, input_shapes[op.id]) for op in block.inputs]
     table: dict = {}
     try:
         with torch.no_grad():

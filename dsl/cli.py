@@ -1,4 +1,5 @@
-"""The language tooling's commands: `netspec fmt` (torch-free, like all of netspec.dsl).
+"""The language tooling's commands: `netspec fmt` and `netspec limits` (torch-free, like all
+of netspec.dsl).
 
 `netspec.cli` owns the command table and the error handling; `configure(name, parser)`
 adds one command's arguments here.
@@ -10,8 +11,10 @@ import difflib
 import sys
 from pathlib import Path
 
-from .errors import print_diagnostics
+from . import limits
+from .errors import NetspecError, print_diagnostics
 from .format import format_source
+from .reading import read_spec, read_stream
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -31,19 +34,13 @@ def _files(args) -> list[str]:
 def cmd_fmt(args) -> int:
     changed = unchanged = failed = 0
     for name in _files(args):
-        if name == "-":
-            text, file = sys.stdin.read(), "<stdin>"
-        else:
-            try:
-                text, file = Path(name).read_text(encoding="utf-8"), name
-            except FileNotFoundError:
-                print(f"error: no such file: {name}", file=sys.stderr)
-                failed += 1
-                continue
-            except (OSError, UnicodeDecodeError) as e:
-                print(f"error: cannot read {name}: {e}", file=sys.stderr)
-                failed += 1
-                continue
+        file = "<stdin>" if name == "-" else name
+        try:
+            text = read_stream(sys.stdin) if name == "-" else read_spec(name)
+        except NetspecError as e:
+            print_diagnostics(e.diagnostics, sys.stderr)
+            failed += 1
+            continue
         result = format_source(text, file)
         if result.diagnostics:
             print_diagnostics(result.diagnostics, sys.stderr)
@@ -85,8 +82,19 @@ def _fmt_args(p: argparse.ArgumentParser):
     return cmd_fmt
 
 
+def cmd_limits(args) -> int:
+    rows = [(lim.name, f"{limits.get(lim.name):,}", f"{lim.default:,}", lim.bounds)
+            for lim in limits.LIMITS.values()]
+    head = ("limit", "value", "default", "what it bounds")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+    for r in [head] + rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+    print("\nRaise one with --limit NAME=N (any command) or NETSPEC_LIMITS=NAME=N,NAME=N.")
+    return EXIT_OK
+
+
 # command -> function that adds its arguments and returns its handler
-ARGUMENTS = {"fmt": _fmt_args}
+ARGUMENTS = {"fmt": _fmt_args, "limits": lambda p: cmd_limits}
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:

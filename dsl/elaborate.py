@@ -12,21 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ast as A
-from .errors import Diagnostics, Reporter, Span, did_you_mean
+from . import limits
+from .errors import Diagnostics, LimitError, Reporter, Span, did_you_mean
 from .exprs import Evaluator
+from .folding import Sizes
 from .ir import BlockGraph
 from .loader import DefEntry, Program
 from .state import BodyState
 from .statements import run_body
 from .tables import CONSTANTS
-from .values import ERR, format_value, has_err, is_const
+from .values import ERR, format_value, has_err, is_const, nested
 
 
 def _freeze(v):
-    if isinstance(v, list):
-        return ("__list__",) + tuple(_freeze(x) for x in v)
-    if isinstance(v, tuple):
-        return tuple(_freeze(x) for x in v)
+    if isinstance(v, (list, tuple)):
+        flat = next(nested(v), None) is None  # a long flat list is copied at C speed
+        items = tuple(v) if flat else tuple(_freeze(x) for x in v)
+        return ("__list__",) + items if isinstance(v, list) else items
     return v
 
 
@@ -46,6 +48,20 @@ class Elaborator:
         self.cache: dict[tuple, BlockGraph] = {}
         self.stack: list[tuple[A.Def, Span | None]] = []  # the instantiations under way, outermost first
         self.instances: list[Instance] = []  # every distinct BlockGraph made, inner blocks first
+        self.iterations = 0  # loop iterations run so far, all bodies together (the `iterations` limit)
+        self.sizes: dict[int, int] = {}  # id(BlockGraph) -> its layers and ops, every nested instance counted
+        self.values = Sizes()  # every compile-time value of this elaboration, measured and counted
+
+    def spend_iterations(self, n: int, what: str, span: Span) -> None:
+        """Count a loop's `n` iterations before running them; LimitError when over the limit."""
+        if self.iterations + n > limits.get("iterations"):
+            raise LimitError("iterations", what if not self.iterations else
+                             f"{what} (after {self.iterations:,} others)", span)
+        self.iterations += n
+
+    def size(self, block: BlockGraph) -> int:
+        """The layers and ops of an elaborated block, every nested instance counted."""
+        return self.sizes.get(id(block), 1)
 
     def model(self, defn: A.Def, overrides: dict) -> BlockGraph | None:
         """The BlockGraph of model `defn` of the main file, with `overrides` (--set) applied."""
@@ -104,7 +120,7 @@ class Elaborator:
         base, base_args = self.resolve(target, seen + (d,))
         if base is None:
             return None, []
-        scope = Evaluator(ConstScope(self.diags, {}))
+        scope = Evaluator(ConstScope(self.diags, {}), self.values)
         mine = []
         for a in args:
             if a.name is None:
@@ -153,7 +169,7 @@ class Elaborator:
         if not ok:
             return None
         params: dict = {}
-        scratch = Evaluator(ConstScope(self.diags, params))
+        scratch = Evaluator(ConstScope(self.diags, params), self.values)
         for p in d.params:
             if p.name in given:
                 params[p.name] = given[p.name]
@@ -177,15 +193,20 @@ class Elaborator:
         if any(sd is d for sd, _ in self.stack):
             self.diags.error(f"{d.kind} '{d.name}' instantiates itself", call_span)
             return None
+        if len(self.stack) >= limits.get("nesting"):  # each level is Python recursion
+            raise LimitError("nesting", f"{d.kind} '{d.name}' is instantiated {len(self.stack)} blocks deep",
+                             call_span or d.span)
         self.stack.append((d, call_span))
         errors_before = self.diags.error_count
         try:
             doc = d.doc or (entry.module.doc if (kind or d.kind) == "model" else None)
             block = BlockGraph(name or d.name, kind or d.kind, dict(params), d.span, doc=doc)
             notes = self.notes()
-            run_body(BodyState.start(self, entry, block, self.diags.with_notes(notes)))
+            body = BodyState.start(self, entry, block, self.diags.with_notes(notes))
+            run_body(body)
         finally:
             self.stack.pop()
+        self.sizes[id(block)] = body.size
         self.cache[key] = block
         self.instances.append(Instance(block, notes, self.diags.error_count != errors_before))
         return block

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
+
+from . import limits
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,7 +30,12 @@ class Source:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        # Lines as the parser counts them: only "\n" ends a line (str.splitlines would also
+        # split at \f, \v, \x85, U+2028 and a lone \r, and quote the wrong line after one).
+        lines = self.text.split("\n")
+        if lines[-1] == "":  # the text's last line break ends a line; no new one begins
+            lines.pop()
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
 
     def line(self, n: int) -> str | None:
         """Line n (1-based), or None past the end."""
@@ -91,30 +99,74 @@ def _where(span: Span | None) -> dict:
 
 
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m", "note": "\033[1;36m"}
+# Characters a terminal would act on (escape sequences, carriage returns, line separators):
+# spec text is shown with them replaced, so a spec cannot rewrite the screen it is reported on.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_MESSAGE_MAX = 400  # characters of a message; a value quoted in it is cut in the middle
+_LINE_WINDOW = 120  # characters of a long source line shown around the caret
+
+
+def _visible(text: str, *, replace: str | None = None) -> str:
+    """Control characters as \\xNN escapes (a message keeps its line breaks), or each as
+    `replace` (a quoted line: one character each, so the caret keeps its column)."""
+    if replace is not None:
+        return _CONTROL.sub(replace, text)
+    return "\n".join(_CONTROL.sub(_escape, line) for line in text.split("\n"))
+
+
+def _escape(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _short(message: str) -> str:
+    if len(message) <= _MESSAGE_MAX:
+        return message
+    half = _MESSAGE_MAX // 2
+    return f"{message[:half]} … {message[-half:]}"
 
 
 def _one(severity: str, message: str, span: Span | None, color: bool) -> str:
     sev = f"{_COLORS[severity]}{severity}\033[0m" if color else severity
-    head = f"{span}: {sev}: {message}" if span else f"{sev}: {message}"
+    message = _visible(_short(message))
+    where = _visible(str(span)) if span else None
+    head = f"{where}: {sev}: {message}" if span else f"{sev}: {message}"
     if span is None:
         return head
     text = span.source_line()
     if text is None:
         return head
-    # Tabs would shift the caret; expand both the same way.
-    shown = text.expandtabs(8)
-    prefix = text[: span.col - 1].expandtabs(8)
+    # Tabs would shift the caret; expand both the same way. Other control characters show
+    # as one '?' each, so the caret stays under its column.
+    text = _visible(text.expandtabs(8) if "\t" in text else text, replace="?")
+    raw = span.source_line() or ""
+    col = len(raw[: span.col - 1].expandtabs(8))
     width = 1
     if span.end_line == span.line and span.end_col and span.end_col > span.col:
-        width = len(text[: span.end_col - 1].expandtabs(8)) - len(prefix)
-    return f"{head}\n    {shown}\n    {' ' * len(prefix)}^{'~' * max(0, width - 1)}"
+        width = len(raw[: span.end_col - 1].expandtabs(8)) - col
+    start = 0
+    if len(text) > _LINE_WINDOW:  # a long line: the part around the caret
+        start = max(0, min(col - _LINE_WINDOW // 3, len(text) - _LINE_WINDOW))
+        shown = ("…" if start else "") + text[start:start + _LINE_WINDOW] + \
+            ("…" if start + _LINE_WINDOW < len(text) else "")
+        col = col - start + (1 if start else 0)
+        width = max(1, min(width, _LINE_WINDOW - col))
+    else:
+        shown = text
+    return f"{head}\n    {shown}\n    {' ' * col}^{'~' * max(0, width - 1)}"
 
 
 def print_diagnostics(diagnostics, stream) -> None:
-    """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset."""
+    """Print diagnostics to a stream, in color when it is a terminal and NO_COLOR is unset.
+    A closed pipe (`netspec check F 2>&1 | head -2`) raises BrokenPipeError marked with
+    `netspec_failed` when errors were being reported, so the command still fails."""
     color = hasattr(stream, "isatty") and stream.isatty() and os.environ.get("NO_COLOR") is None
-    for d in diagnostics:
-        print(d.format(color=color), file=stream)
+    try:
+        for d in diagnostics:
+            print(d.format(color=color), file=stream)
+    except BrokenPipeError as e:
+        e.netspec_failed = any(d.severity == "error" for d in diagnostics)
+        raise
 
 
 class NetspecError(Exception):
@@ -139,6 +191,24 @@ class NetspecError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
+class LimitError(NetspecError):
+    """A limit of dsl/limits.py was broken where the work cannot go on (a loop, the layer
+    count, the file size): the stage stops at once and reports it with what it found so far."""
+
+    def __init__(self, name: str, what: str, span: Span | None):
+        self.limit = name
+        super().__init__([Diagnostic("error", limits.message(name, what), span)])
+
+
+class TooManyErrors(NetspecError):
+    """Raised by `Diagnostics` when the `errors` limit is reached: the stage stops looking
+    for more (its diagnostics already end with a note saying so). Callers that collect
+    catch it and report what was found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__(diagnostics)
+
+
 class Reporter(Protocol):
     """Where a stage reports problems: `Diagnostics`, or a view of it that adds notes."""
 
@@ -154,6 +224,9 @@ class Diagnostics:
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
         self._seen: set[tuple] = set()
+        self.stopped = False  # the `errors` limit was reached: nothing more is collected
+        self._errors = 0
+        self._dropped_warnings = 0
 
     def error(self, message: str, span: Span | None, notes=()) -> Diagnostic:
         return self._add("error", message, span, notes)
@@ -166,31 +239,61 @@ class Diagnostics:
     def _add(self, severity, message, span, notes, code=None) -> Diagnostic:
         d = Diagnostic(severity, message, span, list(notes), code)
         key = (severity, message, span)
-        if key not in self._seen:  # a block instantiated twice reports once
-            self._seen.add(key)
-            self.items.append(d)
+        if key in self._seen:  # a block instantiated twice reports once
+            return d
+        if severity == "error":
+            if self.stopped or self._errors >= limits.get("errors"):
+                self._stop()
+            self._errors += 1
+        elif len(self.items) - self._errors >= limits.get("errors"):
+            self._dropped_warnings += 1
+            return d
+        self._seen.add(key)
+        self.items.append(d)
         return d
+
+    def _stop(self):
+        """The errors limit is reached: say so once, then stop the stage (TooManyErrors)."""
+        if not self.stopped:
+            self.stopped = True
+            self.items.append(Diagnostic("error", f"too many errors: stopped after the first {self._errors} "
+                                                  f"{limits.how_to_raise('errors')}"))
+        raise TooManyErrors(self.items)
 
     def with_notes(self, notes) -> Reporter:
         """A reporter adding `notes` to every problem (where the block it is in was instantiated)."""
         return _Noted(self, list(notes))
 
     def extend(self, other: "Diagnostics | list[Diagnostic]") -> None:
-        for d in other.items if isinstance(other, Diagnostics) else other:
-            self._add(d.severity, d.message, d.span, d.notes, d.code)
+        """Add problems found elsewhere; past the errors limit the rest are left out."""
+        try:
+            for d in list(other.items if isinstance(other, Diagnostics) else other):
+                self._add(d.severity, d.message, d.span, d.notes, d.code)
+        except TooManyErrors:
+            pass
 
     @property
     def error_count(self) -> int:
-        return sum(d.severity == "error" for d in self.items)
+        return self._errors
+
+    def absorb(self, err: NetspecError) -> None:
+        """Take the problems of a stage that stopped (a limit, or too many errors) into this
+        collection; a TooManyErrors of this collection is already in it."""
+        if not (isinstance(err, TooManyErrors) and self.stopped):
+            self.extend(err.diagnostics)
 
     @property
     def has_errors(self) -> bool:
-        return any(d.severity == "error" for d in self.items)
+        return self._errors > 0
 
     @property
     def warnings(self) -> list[Diagnostic]:
         """Everything but the errors: warnings, and the notes of informational lints."""
-        return [d for d in self.items if d.severity != "error"]
+        out = [d for d in self.items if d.severity != "error"]
+        if self._dropped_warnings:
+            out.append(Diagnostic("warning", f"and {self._dropped_warnings} more warnings "
+                                             f"{limits.how_to_raise('errors')}"))
+        return out
 
     def raise_if_errors(self) -> None:
         if self.has_errors:

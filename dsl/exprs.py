@@ -11,10 +11,11 @@ from typing import Protocol
 
 from . import ast as A
 from .errors import Reporter, Span, did_you_mean
+from .folding import FoldError, Sizes, fold_binary, fold_call, fold_unary
 from .ir import InitSpec, SliceVal
 from .registry import METHODS, REGISTRY
 from .tables import BINARY, COMPARISONS, FOLD, UNARY
-from .values import ERR, LayerPath, has_err, is_const, is_int
+from .values import ERR, LayerPath, has_err, is_const, is_int, is_name
 
 
 class Scope(Protocol):
@@ -44,15 +45,28 @@ class Scope(Protocol):
 
 
 class Evaluator:
-    def __init__(self, scope: Scope):
+    def __init__(self, scope: Scope, sizes: Sizes | None = None):
         self.scope = scope
         self.diags = scope.diags
+        # compile-time values are checked against the limits as they are made (one per elaboration)
+        self.sizes = sizes if sizes is not None else Sizes()
+
+    def checked(self, v, e):
+        """A list or tuple just built, within the size limits (else ERR, reported at `e`)."""
+        if has_err(v):
+            return ERR
+        try:
+            return self.sizes.check(v, f"this {type(v).__name__}", e.span)
+        except FoldError as ex:
+            self.diags.error(str(ex), e.span)
+            return ERR
 
     def ev(self, e):
         return getattr(self, "ev_" + type(e).__name__)(e)
 
-    def name_text(self, name: A.Name):
-        """The text of a (possibly templated) name, `layer{i + 1}` -> "layer2", or ERR."""
+    def name_text(self, name: A.Name, index_ok: bool = False):
+        """The text of a (possibly templated) name, `layer{i + 1}` -> "layer2", or ERR.
+        `index_ok`: a label, which the caller checks (it may also be a number: `{i}:` -> "0")."""
         if len(name.parts) == 1 and isinstance(name.parts[0], str):
             return name.parts[0]
         out = []
@@ -67,7 +81,12 @@ class Evaluator:
                 self.diags.error(f"'{{...}}' in a name must be an integer or a string, got {v!r}", p.span)
                 return ERR
             out.append(str(v))
-        return "".join(out)
+        text = "".join(out)
+        if not (index_ok or is_name(text)):  # names become module paths, Python attributes, diagram ids
+            self.diags.error(f"'{name.id}' makes {text[:80]!r}, which is not a name (letters, digits and '_', "
+                             "not starting with a digit)", name.span)
+            return ERR
+        return text
 
     def ev_args(self, args: tuple[A.Arg, ...], own: frozenset = frozenset()) -> list:
         """Call arguments as (keyword or None, value, span). `init=` and `tie=` name an
@@ -110,6 +129,7 @@ class Evaluator:
             if n is ERR:
                 return ERR
             return LayerPath(".".join([n] + parts[::-1]))
+        self.diags.error("tie= takes the name of a layer in this block, e.g. tie=transformer.wte", e.span)
         return ERR
 
     # ---------- one method per expression node ----------
@@ -129,10 +149,10 @@ class Evaluator:
         return self.scope.lookup(s, e.span)
 
     def ev_TupleLit(self, e):
-        return tuple(self.ev(x) for x in e.items)
+        return self.checked(tuple(self.ev(x) for x in e.items), e)
 
     def ev_ListLit(self, e):
-        return [self.ev(x) for x in e.items]
+        return self.checked([self.ev(x) for x in e.items], e)
 
     def ev_Slice(self, e):
         return SliceVal(*(self.ev(x) if x is not None else None for x in (e.lo, e.hi, e.step)))
@@ -170,9 +190,9 @@ class Evaluator:
         op = UNARY[e.op]
         if is_const(v):
             try:
-                return op.fn(v)
-            except TypeError:
-                self.diags.error(f"bad operand for unary '{e.op}': {v!r}", e.span)
+                return fold_unary(op, v, self.sizes, e.span)
+            except FoldError as ex:
+                self.diags.error(str(ex), e.span)
                 return ERR
         if e.op == "+":  # +x is x
             return v
@@ -192,9 +212,9 @@ class Evaluator:
         op = BINARY[symbol]
         if is_const(a) and is_const(b):
             try:
-                return op.fn(a, b)
-            except (TypeError, ZeroDivisionError, ValueError, OverflowError) as ex:
-                self.diags.error(f"cannot compute {a!r} {symbol} {b!r}: {ex}", span)
+                return fold_binary(op, a, b, self.sizes, span)
+            except FoldError as ex:
+                self.diags.error(str(ex), span)
                 return ERR
         return self.scope.add_call("binop", op.name, (a, b), {}, span, label=symbol, flow_input=flow_input)
 
@@ -276,9 +296,9 @@ class Evaluator:
             return ERR
         if name in FOLD and all(is_const(v) for _, v, _ in args) and all(k is None for k, _, _ in args):
             try:
-                return FOLD[name](*[v for _, v, _ in args])
-            except (TypeError, ValueError, OverflowError) as ex:
-                self.diags.error(f"{name}(...) failed: {ex}", e.span)
+                return fold_call(name, [v for _, v, _ in args], self.sizes, e.span)
+            except FoldError as ex:
+                self.diags.error(str(ex), e.span)
                 return ERR
         ldef = REGISTRY.get(name)
         if ldef is not None and ldef.kind == "function":

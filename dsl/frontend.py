@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import ast as A
 from .checks import check_block
 from .elaborate import Elaborator, Instance
-from .errors import Diagnostic, Diagnostics, NetspecError
+from .errors import Diagnostic, Diagnostics, LimitError, NetspecError, TooManyErrors
 from .ir import BlockGraph
 from .library import resolve_source
 from .lints import lint_block
@@ -68,11 +68,15 @@ def check_models(program: Program, models: list[A.Def], diags: Diagnostics,
     elaborated at all is left out of the result."""
     elab = Elaborator(program, diags)
     out = []
-    for d in models:
-        g = elab.model(d, overrides or {})
-        if g is not None:
-            out.append(Checked(program, d, g, []))
-    check_structure(elab.instances, diags)
+    try:
+        for d in models:
+            g = elab.model(d, overrides or {})
+            if g is not None:
+                out.append(Checked(program, d, g, []))
+        check_structure(elab.instances, diags)
+    except (LimitError, TooManyErrors) as e:  # the graphs are unfinished: no checks, no result
+        diags.absorb(e)
+        return []
     return out
 
 

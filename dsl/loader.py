@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ast as A
-from .errors import Diagnostic, Diagnostics, NetspecError, did_you_mean
-from .library import resolve_source, stdlib_dir
+from .errors import Diagnostic, Diagnostics, NetspecError, Span, TooManyErrors, did_you_mean
+from .library import SUFFIX, resolve_source, stdlib_dir
 from .parser import parse, parse_file
 
 
@@ -64,8 +64,11 @@ def search_path(importer: str, extra_paths=()) -> list[Path]:
 
 
 def _resolve(imp: A.Import, importer: str, extra_paths) -> Path | None:
+    """The spec file an import names (a regular `.nn` file), or None when there is none."""
     if imp.is_path:
         p = Path(imp.module)
+        if p.suffix != SUFFIX:  # never /proc/self/environ, /etc/passwd, a device
+            return None
         base = Path(importer).resolve().parent if not importer.startswith("<") else Path.cwd()
         cand = p if p.is_absolute() else base / p
         return cand if cand.is_file() else None
@@ -106,8 +109,11 @@ def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None,
             ns.names[d.name] = DefEntry(d, module)
         for imp in module.imports:
             target = _resolve(imp, module.file, extra_paths)
+            what = f'"{imp.module}"' if imp.is_path else imp.module
+            if target is None and imp.is_path and Path(imp.module).suffix != SUFFIX:
+                diags.error(f"cannot import {what}: an import names a {SUFFIX} spec file", imp.span)
+                continue
             if target is None:
-                what = f'"{imp.module}"' if imp.is_path else imp.module
                 roots = ", ".join(str(p) for p in search_path(module.file, extra_paths)[:3])
                 diags.error(f"cannot find spec {what} to import (searched {roots}, ...)", imp.span)
                 continue
@@ -119,10 +125,11 @@ def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None,
                 sub = namespaces[key]
             else:
                 try:
-                    sub = load_module(parse_file(key))
+                    parsed = parse_file(key)
                 except NetspecError as e:
-                    diags.extend(e.diagnostics)
+                    diags.error(_not_a_spec(what, key, e), imp.span)
                     continue
+                sub = load_module(parsed)
             if imp.names is None:
                 alias = imp.alias or (Path(imp.module).stem if imp.is_path else imp.module.split(".")[-1])
                 ns.names[alias] = sub
@@ -137,10 +144,24 @@ def load(source: str | os.PathLike, *, extra_paths=(), file: str | None = None,
         loading.pop()
         return ns
 
-    load_module(main)
+    try:
+        load_module(main)
+    except TooManyErrors:
+        if not collect:
+            raise
     if not collect:
         diags.raise_if_errors()
     return Program(main, namespaces)
+
+
+def _not_a_spec(what: str, path: str, err: NetspecError) -> str:
+    """One line for an imported file that does not parse. Its own messages are left out:
+    they would quote the file, and an import may name any file the user can read."""
+    errors = err.errors
+    first = next((d.span for d in errors if d.span is not None), None)
+    where = f", the first at {first}" if first is not None else ""
+    count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+    return f"cannot import {what}: not a netspec spec file ({count}{where}; `netspec check {path}` shows them)"
 
 
 def select_model(program: Program, name: str | None) -> A.Def:
@@ -154,8 +175,10 @@ def select_model(program: Program, name: str | None) -> A.Def:
         raise NetspecError([Diagnostic("error", f"no model '{name}' in {program.main.file}"
                                        f"{did_you_mean(name, [d.name for d in models])}; models: {names}")])
     if not models:
+        # at the last definition (blocks only: a library), else at the top of the file
+        where = program.main.defs[-1].span if program.main.defs else Span(program.main.file, 1, 1)
         raise NetspecError([Diagnostic("error", f"{program.main.file} defines no model "
-                                       "(write `model Name(...):` or import one)")])
+                                       "(write `model Name(...):` or import one)", where)])
     defaults = [d for d in models if d.default]
     if len(defaults) > 1:
         raise NetspecError([Diagnostic("error", f"more than one default model: {defaults[1].name}",
@@ -165,4 +188,4 @@ def select_model(program: Program, name: str | None) -> A.Def:
     if len(models) == 1:
         return models[0]
     raise NetspecError([Diagnostic("error", f"{program.main.file} defines several models ({names}): "
-                                   "choose one with --model NAME, or mark one `default model`")])
+                                   "choose one with --model NAME, or mark one `default model`", models[1].span)])

@@ -6,6 +6,7 @@ Nothing is ever executed.
 """
 from __future__ import annotations
 
+from . import limits
 from .errors import Diagnostic, Diagnostics, NetspecError
 from .elaborate import const_value
 from .parser import parse_expr
@@ -40,8 +41,11 @@ def parse_input_shapes(items) -> dict:
     for item in items or ():
         key, eq, val = item.partition("=")
         try:
-            dims = tuple(int(d) for d in val.lower().replace(",", "x").split("x"))
-            if not eq or not key.strip() or any(d <= 0 for d in dims):
+            parts = val.lower().replace(",", "x").split("x")
+            if any(len(d.strip()) > 20 for d in parts):  # int() of a 5,000-digit size is refused by Python
+                raise ValueError
+            dims = tuple(int(d) for d in parts)
+            if not eq or not key.strip() or any(d <= 0 or d.bit_length() > limits.get("int_bits") for d in dims):
                 raise ValueError
         except ValueError:
             raise NetspecError([Diagnostic("error", f"--input takes NAME=1x3x224x224, got '{item}'")]) from None

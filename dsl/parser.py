@@ -1,33 +1,30 @@
 """Text -> AST. Loads grammar.lark (LALR, Python-like indentation) and turns Lark's
-tree into `dsl.ast` dataclasses with spans; Lark objects never leave this module.
+tree into `dsl.ast` dataclasses with spans; Lark objects never leave this module (and
+dsl/syntax_errors.py, its helper).
 
 Syntax errors become `Diagnostic`s with friendly messages (dsl/syntax_errors.py); after an
 error the parser blanks the offending statement and tries again, so one run reports every
-syntax error of a file. Doc comments are attached by dsl/doc_comments.py.
+syntax error of a file. Before any of it, the text's size and line lengths are checked;
+brackets are counted as they are lexed and the tree's depth before it is transformed, so
+nothing recursive ever meets more nesting than the `depth` limit. Doc comments are attached
+by dsl/doc_comments.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 from functools import lru_cache
-from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput
 from lark.indenter import DedentError, Indenter
 
 from . import ast as A
+from . import limits
 from .doc_comments import attach_docs
 from .errors import Diagnostic, NetspecError, Source, Span
-from .syntax_errors import (
-    MAX_SYNTAX_ERRORS,
-    blank_statement,
-    dedent_line,
-    end_of_code,
-    next_code_line,
-    open_bracket,
-    syntax_message,
-)
+from .reading import check_lines, check_size, read_spec
+from .syntax_errors import TooDeep, deep_error, syntax_tree, too_deep
 
 
 class _Indenter(Indenter):
@@ -37,6 +34,17 @@ class _Indenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
+
+    def process(self, stream):
+        depth, limit = 0, limits.get("depth")
+        for tok in super().process(stream):
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+                if depth > limit:
+                    raise TooDeep(tok)
+            elif tok.type in ("RPAR", "RSQB"):
+                depth -= 1
+            yield tok
 
 
 @lru_cache(maxsize=1)
@@ -52,12 +60,23 @@ _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 class _ToAst(Transformer):
     """One method per grammar rule / alias; each returns an AST node."""
 
-    def __init__(self, source: Source, line_shift: int = 0, col_shift: int = 0):
+    def __init__(self, source: Source, line_shift: int = 0, col_shift: int = 0, errors: list | None = None):
         super().__init__()
         self.source = source  # every span points at it, for the carets of diagnostics
         self.file = source.name
         self.line_shift = line_shift  # for `{expr}` holes parsed on their own
         self.col_shift = col_shift
+        self.errors: list[Diagnostic] = [] if errors is None else errors  # found while building
+
+    def error(self, message: str, span: Span) -> None:
+        self.errors.append(Diagnostic("error", message, span))
+
+    def plain(self, tok: Token) -> str:
+        """A name that cannot be templated (a definition, a parameter, an input, a keyword)."""
+        text = str(tok)
+        if "{" in text:
+            self.error(f"'{text}': only layer labels and bound names may have '{{...}}' parts", self.tspan(tok))
+        return text
 
     # -- spans --
     def span(self, meta) -> Span:
@@ -81,8 +100,18 @@ class _ToAst(Transformer):
         for m in _TEMPLATE.finditer(text):
             if m.start() > pos:
                 parts.append(text[pos:m.start()])
-            tree = _lark().parse(m.group(1), start="expr")
-            sub = _ToAst(self.source, span.line, span.col + m.start(1) - 1)
+            hole = Span(self.file, span.line, span.col + m.start(1) - 1, source=self.source)
+            try:
+                tree = _lark().parse(m.group(1), start="expr")
+            except (UnexpectedInput, DedentError):
+                self.error("bad expression inside '{...}' in a name", hole)
+                return A.Name(text, (text,), span)
+            except TooDeep:
+                tree = None
+            if tree is None or too_deep(tree) is not None:
+                self.errors.append(deep_error(hole))
+                return A.Name(text, (text,), span)
+            sub = _ToAst(self.source, span.line, span.col + m.start(1) - 1, self.errors)
             parts.append(sub.transform(tree))
             pos = m.end()
         if pos < len(text):
@@ -99,26 +128,26 @@ class _ToAst(Transformer):
         return (str(ch[0])[1:-1], True)
 
     def module_dotted(self, meta, ch):
-        return (".".join(str(t) for t in ch), False)
+        return (".".join(self.plain(t) for t in ch), False)
 
     def import_module(self, meta, ch):
         (mod, is_path), alias = ch
-        return A.Import(mod, is_path, str(alias) if alias else None, None, self.span(meta))
+        return A.Import(mod, is_path, self.plain(alias) if alias else None, None, self.span(meta))
 
     def import_from(self, meta, ch):
         (mod, is_path), *names = ch
-        return A.Import(mod, is_path, None, tuple((str(n), self.tspan(n)) for n in names),
+        return A.Import(mod, is_path, None, tuple((self.plain(n), self.tspan(n)) for n in names),
                         self.span(meta))
 
     def def_stmt(self, meta, ch):
         default, kind, name, *rest = ch
         body = rest[-1]
         params = tuple(p for p in rest[:-1] if p is not None)
-        return A.Def(str(kind), str(name), params, body, default is not None,
+        return A.Def(str(kind), self.plain(name), params, body, default is not None,
                      Span(self.file, kind.line, kind.column, name.end_line, name.end_column, self.source))
 
     def def_param(self, meta, ch):
-        return A.Param(str(ch[0]), ch[1], self.span(meta))
+        return A.Param(self.plain(ch[0]), ch[1], self.span(meta))
 
     def suite(self, meta, ch):
         out = []
@@ -133,24 +162,24 @@ class _ToAst(Transformer):
     def input_stmt(self, meta, ch):
         name, ttype = ch
         dtype, dims = ttype if ttype else (None, None)
-        return A.Input(str(name), dtype, dims, self.span(meta))
+        return A.Input(self.plain(name), dtype, dims, self.span(meta))
 
     def tensor_type(self, meta, ch):
         dtype, *dims = ch
-        return (str(dtype) if dtype else None, tuple(d for d in dims if d is not None))
+        return (self.plain(dtype) if dtype else None, tuple(d for d in dims if d is not None))
 
     def dim_default(self, meta, ch):
-        return A.Dim(str(ch[0]), ch[1], self.span(meta))
+        return A.Dim(self.plain(ch[0]), ch[1], self.span(meta))
 
     def dim_expr(self, meta, ch):
         return A.Dim(None, ch[0], self.span(meta))
 
     def output_stmt(self, meta, ch):
-        return A.Output(str(ch[0]), ch[1], self.span(meta))
+        return A.Output(self.plain(ch[0]), ch[1], self.span(meta))
 
     def head_stmt(self, meta, ch):
         name, expr, task, args = ch
-        return A.Head(str(name), expr, str(task) if task else None, tuple(args or ()),
+        return A.Head(self.plain(name), expr, self.plain(task) if task else None, tuple(args or ()),
                       self.span(meta), self.tspan(task) if task else None)
 
     def assign_stmt(self, meta, ch):
@@ -202,7 +231,7 @@ class _ToAst(Transformer):
 
     def alias_def(self, meta, ch):
         default, kind, name, ref, args = ch
-        return A.Def(str(kind), str(name), (), (), default is not None,
+        return A.Def(str(kind), self.plain(name), (), (), default is not None,
                      Span(self.file, kind.line, kind.column, name.end_line, name.end_column, self.source),
                      alias=(ref, tuple(args or ())))
 
@@ -228,7 +257,7 @@ class _ToAst(Transformer):
         return A.Residual(ch[0], self.span(meta))
 
     def for_stmt(self, meta, ch):
-        return A.For(str(ch[0]), ch[1], ch[2], self.span(meta))
+        return A.For(self.plain(ch[0]), ch[1], ch[2], self.span(meta))
 
     def repeat_stmt(self, meta, ch):
         return A.Repeat(ch[0], ch[1], self.span(meta))
@@ -255,8 +284,21 @@ class _ToAst(Transformer):
     # -- expressions --
     def number(self, meta, ch):
         text = str(ch[0])
-        value = float(text) if any(c in text for c in ".eE") else int(text)
-        return A.Number(value, self.span(meta))
+        span = self.span(meta)
+        if any(c in text for c in ".eE"):
+            value = float(text)
+            if value == float("inf"):
+                self.error(f"number too large: {text[:40]} is past the largest float (write `inf` for infinity)",
+                           span)
+                value = 0.0
+            return A.Number(value, span)
+        bits = limits.get("int_bits")
+        # digits first: int() of a 5,000-digit literal is itself refused by Python
+        if len(text.lstrip("0")) > bits * 0.302 + 2 or int(text).bit_length() > bits:
+            self.error(limits.message("int_bits", f"integer {text[:40]}{'…' if len(text) > 40 else ''} too large"),
+                       span)
+            return A.Number(0, span)
+        return A.Number(int(text), span)
 
     def string(self, meta, ch):
         return A.String(str(ch[0])[1:-1], self.span(meta))
@@ -265,7 +307,7 @@ class _ToAst(Transformer):
         return A.EllipsisLit(self.span(meta))
 
     def attr(self, meta, ch):
-        return A.Attr(ch[0], str(ch[1]), self.span(meta))
+        return A.Attr(ch[0], self.plain(ch[1]), self.span(meta))
 
     def call(self, meta, ch):
         return A.Call(ch[0], tuple(ch[1] or ()), self.span(meta))
@@ -274,7 +316,7 @@ class _ToAst(Transformer):
         return [c if isinstance(c, A.Arg) else A.Arg(None, c, c.span) for c in ch]
 
     def kwarg(self, meta, ch):
-        return A.Arg(str(ch[0]), ch[1], self.span(meta))
+        return A.Arg(self.plain(ch[0]), ch[1], self.span(meta))
 
     def index(self, meta, ch):
         return A.Index(ch[0], tuple(ch[1:]), self.span(meta))
@@ -321,72 +363,50 @@ class _ToAst(Transformer):
 
 
 def parse(text: str, file: str = "<string>") -> A.Module:
-    """Parse a whole spec file. Raises NetspecError with every syntax error found."""
+    """Parse a whole spec file. Raises NetspecError with every syntax error found, or the
+    limit (file size, line length, nesting) the text breaks."""
     source = Source(file, text)
+    check_size(text, file, source)
+    too_long = check_lines(text, source)
+    if too_long:
+        raise NetspecError(too_long)
     if not text.endswith("\n"):
         text += "\n"
-    errors: list[Diagnostic] = []
-    lines = text.split("\n")
-    current = text
-    while True:
-        try:
-            tree = _lark().parse(current, start="start")
-            break
-        except (UnexpectedInput, DedentError) as err:
-            if isinstance(err, DedentError):
-                line = dedent_line(current, err)
-                errors.append(Diagnostic("error", "inconsistent indentation: this line matches no "
-                                         "enclosing indentation level", Span(file, line, 1, source=source)))
-            else:
-                line = err.line if isinstance(err.line, int) and err.line > 0 else len(lines)
-                col = err.column if isinstance(err.column, int) and err.column > 0 else 1
-                opened = open_bracket(lines, line, col)
-                if opened is not None:  # the real mistake is the bracket never closed
-                    line, col, ch = opened
-                    errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col, source=source)))
-                else:
-                    if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
-                        col = end_of_code(lines[line - 1]) if line <= len(lines) else col
-                    elif isinstance(err, UnexpectedToken) and err.token.type == "_INDENT":
-                        line, col = next_code_line(lines, line)
-                    errors.append(Diagnostic("error", syntax_message(err), Span(file, line, col, source=source)))
-            if len(errors) >= MAX_SYNTAX_ERRORS or not blank_statement(lines, line):
-                raise NetspecError(errors) from None
-            current = "\n".join(lines)
-    if errors:
-        raise NetspecError(errors)
-    try:
-        module = _ToAst(source).transform(tree)
-    except VisitError as err:  # a `{hole}` that is not an expression
-        if isinstance(err.orig_exc, UnexpectedInput):
-            raise NetspecError([Diagnostic("error", "bad expression inside '{...}' in a name",
-                                           Span(file, err.obj.meta.line, err.obj.meta.column, source=source)
-                                           if hasattr(err.obj, "meta") else None)]) from None
-        raise
+    tree = syntax_tree(lambda t: _lark().parse(t, start="start"), text, source)
+    deep = too_deep(tree)
+    if deep is not None:
+        raise NetspecError([deep_error(Span(file, *deep, source=source))])
+    builder = _ToAst(source)
+    module = builder.transform(tree)
+    if builder.errors:
+        raise NetspecError(builder.errors)
     return attach_docs(module, text)
 
 
 def parse_file(path) -> A.Module:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NetspecError([Diagnostic("error", f"no such file: {path}")]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise NetspecError([Diagnostic("error", f"cannot read {path}: {e}")]) from None
-    return parse(text, str(path))
-
-
+    """Parse a spec file: a regular file, within the size limit, UTF-8 (located errors otherwise)."""
+    return parse(read_spec(path), str(path))
 
 
 def parse_expr(text: str, file: str = "<expr>") -> A.Expr:
     """Parse one expression on its own (a `--set` value). Raises NetspecError when the
-    text is not an expression."""
+    text is not an expression, or breaks a limit."""
     source = Source(file, text)
+    bad = check_lines(text, source)
+    if bad:
+        raise NetspecError(bad)
     try:
-        return _ToAst(source).transform(_lark().parse(text, start="expr"))
-    except (UnexpectedInput, VisitError) as err:
-        if isinstance(err, VisitError) and not isinstance(err.orig_exc, UnexpectedInput):
-            raise
+        tree = _lark().parse(text, start="expr")
+    except (UnexpectedInput, DedentError):
         raise NetspecError([Diagnostic("error", f"not an expression: {text}", Span(file, 1, 1, source=source))]) \
             from None
+    except TooDeep as err:
+        raise NetspecError([deep_error(Span(file, err.token.line, err.token.column, source=source))]) from None
+    deep = too_deep(tree)
+    if deep is not None:
+        raise NetspecError([deep_error(Span(file, *deep, source=source))])
+    builder = _ToAst(source)
+    expr = builder.transform(tree)
+    if builder.errors:
+        raise NetspecError(builder.errors)
+    return expr

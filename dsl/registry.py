@@ -224,11 +224,11 @@ _m("ScaledDotProductAttention", "netspec:ScaledDotProductAttention",
 _m("LSTM", "torch.nn.LSTM", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
    "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false, proj_size:nat=0, return_state:bool=false",
    "recurrent", force=("batch_first",), max_inputs=2, state_input=True, options=("return_state",),
-   doc="x [, (h0, c0)] -> the output sequence; return_state=true: (output, (h, c))")
+   counts="num_layers", doc="x [, (h0, c0)] -> the output sequence; return_state=true: (output, (h, c))")
 _m("GRU", "torch.nn.GRU", "input_size:dim, hidden_size:dim, num_layers:dim=1, bias:bool=true, "
    "batch_first:bool=true, dropout:prob=0.0, bidirectional:bool=false, return_state:bool=false", "recurrent",
    force=("batch_first",), max_inputs=2, state_input=True, options=("return_state",),
-   doc="x [, h0] -> the output sequence; return_state=true: (output, h)")
+   counts="num_layers", doc="x [, h0] -> the output sequence; return_state=true: (output, h)")
 # ---- learned tensors and running statistics, for writing layers from primitives ----
 _m("Parameter", "netspec:Parameter", "*shape:dim", "param", inputs=0,
    doc="a learned tensor of this shape (init=zeros|ones|normal(std)...); its value is the tensor itself")

@@ -20,20 +20,23 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import ast as A
-from .errors import Reporter, Span, did_you_mean
+from . import limits
+from .errors import LimitError, Reporter, Span, did_you_mean
 from .exprs import Evaluator
+from .folding import Sizes
 from .ir import BlockGraph, Op, Ref, walk_refs
 from .loader import DefEntry, Program
 from .registry import REGISTRY
 from .schema import bind_schema
 from .tables import CONSTANTS, RUNTIME, snake
-from .values import ERR, DimVal, format_args, has_err
+from .values import ERR, DimVal, format_args, has_err, keyword_message
 
 
 class Instantiator(Protocol):
     """What a body needs from the elaborator: the blocks it applies, elaborated."""
 
     program: Program
+    values: Sizes  # measures and counts every compile-time value of the elaboration
 
     def resolve(self, entry: DefEntry) -> tuple[DefEntry | None, list]:
         """Follow `model A = B(args)` aliases: (the def with a body, its keyword arguments)."""
@@ -43,6 +46,12 @@ class Instantiator(Protocol):
 
     def instantiate(self, entry: DefEntry, params: dict, call_span: Span | None) -> BlockGraph | None:
         """The BlockGraph of a def with these parameters (shared when elaborated before)."""
+
+    def spend_iterations(self, n: int, what: str, span: Span) -> None:
+        """Count a loop's iterations before running them (LimitError over the `iterations` limit)."""
+
+    def size(self, block: BlockGraph) -> int:
+        """The layers and ops of an elaborated block, every nested instance counted."""
 
 
 _PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
@@ -70,10 +79,11 @@ class BodyState:
     runtime_refs: dict[str, Ref] = field(default_factory=dict)  # `training` -> the op that reads it
     loops: int = 0  # how many loops (`for`, `repeat`) the current statement is in
     loop_errors: set = field(default_factory=set)  # (message, span) reported with a layer's path
+    size: int = 0  # layers and ops so far, every instance of a nested block counted (the `layers` limit)
     exprs: Evaluator = field(init=False)
 
     def __post_init__(self):
-        self.exprs = Evaluator(self)
+        self.exprs = Evaluator(self, self.elab.values)
 
     @classmethod
     def start(cls, elab: Instantiator, entry: DefEntry, block: BlockGraph, diags: Reporter) -> BodyState:
@@ -87,8 +97,8 @@ class BodyState:
     def ev(self, e):
         return self.exprs.ev(e)
 
-    def name_text(self, name: A.Name):
-        return self.exprs.name_text(name)
+    def name_text(self, name: A.Name, index_ok: bool = False):
+        return self.exprs.name_text(name, index_ok)
 
     # ---------- names ----------
     def bind(self, name: str, value) -> None:
@@ -152,6 +162,10 @@ class BodyState:
             n += 1
 
     def add_op(self, op: Op) -> Ref:
+        self.size += _weight(op, self.elab)
+        if self.size > limits.get("layers"):
+            raise LimitError("layers", f"{self.defn.kind} '{self.defn.name}' reaches {self.size:,} layers and ops "
+                             "here", op.span)
         self.block.graph.add_node(op.id, op=op)
         return Ref(op.id)
 
@@ -238,7 +252,7 @@ class BodyState:
     def label_text(self, label: A.Name):
         """A label's text, which must make one part of a module path: a name, or a
         non-negative integer (`0:`, `{i}:`) as nn.Sequential numbers its members. ERR if not."""
-        text = self.name_text(label)
+        text = self.name_text(label, index_ok=True)
         if text is not ERR and not _PATH_PART.fullmatch(text):
             self.diags.error(f"a label must be a name or a non-negative integer, got '{text}'", label.span)
             return ERR
@@ -252,7 +266,11 @@ class BodyState:
         return _PathReporter(self, f"{path}: ")
 
     def claim_path(self, path: str, span: Span) -> str | None:
-        """Record a layer (or group) path; None after reporting a duplicate."""
+        """Record a layer (or group) path; None after reporting a duplicate or a Python keyword."""
+        bad = keyword_message(path.rsplit(".", 1)[-1])
+        if bad:
+            self.diags.error(bad, span)
+            return None
         if path in self.paths:
             self.diags.error(f"duplicate layer name '{path}' (first defined at {self.paths[path]})", span)
             return None
@@ -272,6 +290,18 @@ class _PathReporter:
 
     def warning(self, message: str, span: Span | None, notes=(), **kw):
         return self.state.diags.warning(message, span, notes, **kw)
+def _weight(op: Op, elab: Instantiator) -> int:
+    """What an op counts against the `layers` limit: a block every layer in it, a module
+    with a layer count (LSTM's num_layers: torch builds each) that many, anything else 1."""
+    if op.kind == "block" and op.block is not None:
+        return elab.size(op.block)
+    ldef = REGISTRY.get(op.target) if op.kind == "module" else None
+    arg = ldef.extra.get("counts") if ldef is not None else None
+    if arg is None:
+        return 1
+    i = [a.name for a in ldef.schema].index(arg)
+    n = op.ctor_args[i] if i < len(op.ctor_args) else op.ctor_kwargs.get(arg, 1)
+    return n if isinstance(n, int) and n > 1 else 1
 
 
 # ---------- what a body binds, read before it runs ----------

@@ -8,6 +8,8 @@ in dsl/heads.py.
 """
 from __future__ import annotations
 
+import keyword
+
 from . import ast as A
 from .errors import did_you_mean
 from .heads import head, output
@@ -15,7 +17,7 @@ from .ir import Op, Output, Ref, walk_refs
 from .state import BodyState, walk
 from .steps import apply_step, as_layer_step, flow_value, label_on_expression
 from .tables import CONSTANTS, DEFAULT_DTYPE, DTYPES
-from .values import ERR, DimVal, has_err, is_const, is_int
+from .values import ERR, DimVal, has_err, is_const, is_int, keyword_message
 
 
 def run_body(b: BodyState) -> None:
@@ -46,6 +48,9 @@ def assert_(b: BodyState, s: A.Assert) -> None:
 
 
 def input_(b: BodyState, s: A.Input) -> None:
+    if keyword.iskeyword(s.name):  # an input is an argument of forward()
+        b.diags.error(f"'{s.name}' is a Python keyword and cannot name an input (it becomes an argument in "
+                      "PyTorch)", s.span)
     if s.name in b.block.graph:
         b.diags.error(f"duplicate input '{s.name}'", s.span)
         return
@@ -168,6 +173,9 @@ def group(b: BodyState, s: A.Group) -> None:
     if b.counters:
         b.counters[-1] += 1
     path = ".".join(b.prefix + [name])
+    if keyword_message(name):
+        b.diags.error(keyword_message(name), s.label.span)
+        return
     if path in b.paths:
         b.diags.error(f"duplicate layer name '{path}' (first defined at {b.paths[path]})", s.label.span)
         return
@@ -189,6 +197,7 @@ def for_(b: BodyState, s: A.For) -> None:
     if not (isinstance(values, (list, tuple)) and is_const(values)):
         b.diags.error(f"a loop needs a compile-time list or range, got {values!r}", s.iter.span)
         return
+    b.elab.spend_iterations(len(values), f"for over {len(values):,} items", s.iter.span)
     b.loops += 1
     for x in values:
         b.env[s.var] = x
@@ -203,6 +212,7 @@ def repeat(b: BodyState, s: A.Repeat) -> None:
     if not (is_int(n) and n >= 0):
         b.diags.error(f"repeat needs a non-negative integer, got {n!r}", s.count.span)
         return
+    b.elab.spend_iterations(n, f"repeat {n:,} times", s.count.span)
     b.loops += 1
     for _ in range(n):
         run(b, s.body)

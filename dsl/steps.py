@@ -69,7 +69,7 @@ def _fail(b: BodyState, s: A.Step) -> None:
     """After an error, names the step would bind are marked failed, not undefined."""
     for n in (s.label, s.bind):
         if n is not None:
-            text = b.name_text(n)
+            text = (b.label_text(n) if n is s.label else b.name_text(n))
             if text is not ERR and text not in b.block.params:
                 b.env[text] = ERR
     return None
@@ -144,7 +144,7 @@ def _apply(b: BodyState, s: A.Step):
         return None
     b.flow = res
     if s.label is not None:
-        lbl = b.name_text(s.label)
+        lbl = b.label_text(s.label)
         if lbl is not ERR and lbl not in b.block.params:  # parameters keep their names
             b.bind(lbl, res)
     if s.bind is not None:
@@ -285,7 +285,7 @@ def _function(b: BodyState, s: A.Step, ldef: LayerDef, inputs):
             sum(isinstance(v, Ref) for k, v, _ in args if k is None) >= 2:
         b.diags.warning(f"as a step, {ldef.name}(...) also takes the flow as its first tensor; write "
                         f"`y = {ldef.name}(...)` to combine only the tensors you list", s.span)
-    label = b.name_text(s.label) if s.label is not None else None
+    label = b.label_text(s.label) if s.label is not None else None
     return b.call_function(ldef.name, all_args, s.span, id_hint=label if label is not ERR else None,
                            flow_input=lead[0].node if lead and inputs is None else None)
 

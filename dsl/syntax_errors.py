@@ -1,12 +1,17 @@
 """Friendly syntax errors: Lark's raw UnexpectedInput becomes a message a user can act
-on ("missing ':' at end of line", "unclosed '('"), located where the mistake is, and the
-bookkeeping that lets the parser recover and report every syntax error of a file.
+on ("missing ':' at end of line", "unclosed '('"), located where the mistake is; the
+bookkeeping that lets the parser recover and report every syntax error of a file
+(`syntax_tree`); and the nesting check that runs on Lark's tree before anything recursive
+does (`too_deep`). Used by dsl/parser.py only: Lark objects go no further.
 """
 from __future__ import annotations
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import DedentError
+
+from . import limits
+from .errors import Diagnostic, NetspecError, Source, Span
 
 MAX_SYNTAX_ERRORS = 20
 RESERVED = {"block", "model", "default", "import", "from", "as", "input", "output", "head", "residual", "repeat",
@@ -156,3 +161,92 @@ def dedent_line(text: str, err: DedentError) -> int:
         if ind != levels[-1]:
             return n
     return 1
+
+
+class TooDeep(Exception):
+    """Brackets nested past the `depth` limit (redundant parentheses make no tree node, so
+    the tree's depth cannot tell; the formatter and error recovery would recurse on them)."""
+
+    def __init__(self, token: Token):
+        self.token = token
+
+
+# Syntax errors are recovered from by parsing again (the bad statement blanked). Each try
+# costs up to the error's offset: past this many characters parsed in all, the rest of
+# a large file is left for the next run.
+_RECOVERY_CHARS = 512 * 1024
+
+
+def syntax_tree(parse, text: str, source: Source):
+    """Lark's tree of the whole text (`parse(text)`), or NetspecError with every syntax
+    error found."""
+    file = source.name
+    errors: list[Diagnostic] = []
+    lines = text.split("\n")
+    current = text
+    spent = 0
+    while True:
+        try:
+            tree = parse(current)
+            break
+        except TooDeep as err:
+            errors.append(deep_error(Span(file, err.token.line, err.token.column, source=source)))
+            raise NetspecError(errors) from None
+        except (UnexpectedInput, DedentError) as err:
+            if isinstance(err, DedentError):
+                line = dedent_line(current, err)
+                errors.append(Diagnostic("error", "inconsistent indentation: this line matches no "
+                                         "enclosing indentation level", Span(file, line, 1, source=source)))
+            else:
+                line = err.line if isinstance(err.line, int) and err.line > 0 else len(lines)
+                col = err.column if isinstance(err.column, int) and err.column > 0 else 1
+                opened = open_bracket(lines, line, col)
+                if opened is not None:  # the real mistake is the bracket never closed
+                    line, col, ch = opened
+                    errors.append(Diagnostic("error", f"unclosed '{ch}'", Span(file, line, col, source=source)))
+                else:
+                    if isinstance(err, UnexpectedToken) and err.token.type == "_NL":
+                        col = end_of_code(lines[line - 1]) if line <= len(lines) else col
+                    elif isinstance(err, UnexpectedToken) and err.token.type == "_INDENT":
+                        line, col = next_code_line(lines, line)
+                    errors.append(Diagnostic("error", syntax_message(err), Span(file, line, col, source=source)))
+            spent += sum(len(x) + 1 for x in lines[:line]) if len(current) > 4096 else len(current)
+            if len(errors) >= min(MAX_SYNTAX_ERRORS, limits.get("errors")) or not blank_statement(lines, line):
+                raise NetspecError(errors) from None
+            if spent > _RECOVERY_CHARS:
+                errors.append(Diagnostic("note", f"stopped looking for syntax errors after line {line} "
+                                         "(a large file): fix these and run again"))
+                raise NetspecError(errors) from None
+            current = "\n".join(lines)
+    if errors:
+        raise NetspecError(errors)
+    return tree
+
+
+def too_deep(tree):
+    """(line, col) of the first node, in source order, nested deeper than the `depth`
+    limit; None when none is. Iterative: the check runs before anything recursive does."""
+    limit = limits.get("depth")
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return _position(node)
+        stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, Tree))
+    return None
+
+
+def _position(node) -> tuple[int, int]:
+    while isinstance(node, Tree):
+        meta = node.meta
+        if not meta.empty:
+            return meta.line, meta.column
+        kids = [c for c in node.children if c is not None]
+        if not kids:
+            return 1, 1
+        node = kids[0]
+    return (node.line or 1, node.column or 1) if isinstance(node, Token) else (1, 1)
+
+
+def deep_error(span: Span) -> Diagnostic:
+    return Diagnostic("error", limits.message("depth", "nested too deeply"), span)

@@ -17,7 +17,8 @@ from functools import lru_cache
 from lark import Lark
 from lark.exceptions import UnexpectedInput
 
-from .errors import Diagnostic, NetspecError, Span
+from .errors import Diagnostic, NetspecError, Source, Span
+from .reading import check_lines, check_size
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,13 @@ _NL_PART = re.compile(r"\r?\n|#[^\n]*|[\t ]+")
 def tokenize(text: str, file: str = "<string>") -> list[Token]:
     """Every token of `text` in order, comments and line breaks (NEWLINE) included; the
     whitespace between tokens and backslash line continuations are left out. Raises
-    NetspecError at a character no token starts with (or an unclosed string)."""
+    NetspecError at a character no token starts with (or an unclosed string), or for text
+    over the size and line-length limits (as the parser would)."""
+    source = Source(file, text)
+    check_size(text, file, source)
+    too_long = check_lines(text, source)
+    if too_long:
+        raise NetspecError(too_long)
     out: list[Token] = []
     try:
         for t in _lexer().lex(text):
@@ -80,7 +87,8 @@ def tokenize(text: str, file: str = "<string>") -> list[Token]:
             else:
                 out.append(Token(t.type, str(t), t.line, t.column, t.end_line, t.end_column))
     except UnexpectedInput as err:
-        raise NetspecError([Diagnostic("error", "unexpected character", Span(file, err.line, err.column))]) from None
+        raise NetspecError([Diagnostic("error", "unexpected character",
+                                       Span(file, err.line, err.column, source=source))]) from None
     return out
 
 

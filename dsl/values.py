@@ -8,6 +8,10 @@ flows through silently, so one mistake gives one message.
 """
 from __future__ import annotations
 
+import keyword
+import threading
+from itertools import compress
+
 from .ir import Ref, SliceVal
 
 
@@ -40,10 +44,69 @@ class LayerPath:
         return self.path
 
 
+# A compile-time list may hold 10,000 items and be looked at in every iteration of a loop:
+# its items are walked at C speed (map, compress), only nested lists are recursed into, and
+# what was found about a long one is remembered (holding it, so its id is not reused).
+_SEQS = frozenset({tuple, list})
+_NOT_CONST = frozenset({Ref, DimVal, _Err})
+_LONG = 64  # items from which a list's facts are remembered
+_KEEP = 256  # long lists remembered, the oldest forgotten first
+_facts: dict[int, tuple[object, bool, bool]] = {}  # id -> (the list, is_const, has_err)
+_facts_lock = threading.Lock()
+
+
+def nested(v):
+    """The lists and tuples directly inside list or tuple `v`, found without a Python loop."""
+    return compress(v, map(_SEQS.__contains__, map(type, v)))
+
+
+def _seq_facts(v) -> tuple[bool, bool]:
+    """(is_const, has_err) of a list or tuple; a list shared inside it (`a = [a, a]`) is
+    looked at once."""
+    known: dict[int, tuple[bool, bool]] = {}
+    stack = [(v, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in known:
+            continue
+        if not ready:
+            hit = _remembered(node)
+            if hit is not None:
+                known[id(node)] = hit
+                continue
+            stack.append((node, True))
+            stack.extend((x, False) for x in nested(node) if id(x) not in known)
+            continue
+        types = set(map(type, node))
+        const, err = not types & _NOT_CONST, _Err in types
+        if SliceVal in types:
+            const = const and all(is_const(x) for x in node if isinstance(x, SliceVal))
+        for x in nested(node):
+            c, e = known[id(x)]
+            const, err = const and c, err or e
+        known[id(node)] = (const, err)
+        if len(node) >= _LONG:
+            with _facts_lock:
+                _facts[id(node)] = (node, const, err)
+                if len(_facts) > _KEEP:
+                    del _facts[next(iter(_facts))]
+    return known[id(v)]
+
+
+def _remembered(v) -> tuple[bool, bool] | None:
+    if len(v) < _LONG:
+        return None
+    with _facts_lock:
+        hit = _facts.get(id(v))
+    return (hit[1], hit[2]) if hit is not None and hit[0] is v else None
+
+
 def is_const(v) -> bool:
     """Known at compile time: nothing in it is a tensor, a runtime size or an error."""
     if isinstance(v, (Ref, DimVal, _Err)):
         return False
+    if type(v) in _SEQS:
+        return _seq_facts(v)[0]
     if isinstance(v, (tuple, list)):
         return all(is_const(x) for x in v)
     if isinstance(v, SliceVal):
@@ -54,6 +117,8 @@ def is_const(v) -> bool:
 def has_err(v) -> bool:
     if v is ERR:
         return True
+    if type(v) in _SEQS:
+        return _seq_facts(v)[1]
     if isinstance(v, (tuple, list)):
         return any(has_err(x) for x in v)
     return False
@@ -61,6 +126,20 @@ def has_err(v) -> bool:
 
 def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_name(text: str) -> bool:
+    """An ASCII identifier: what a layer label, module path part or bound name may be
+    (it becomes a Python attribute, a state_dict key part and a diagram id)."""
+    return text.isascii() and text.isidentifier()
+
+
+def keyword_message(name: str) -> str | None:
+    """Why `name` cannot name a layer or group, when it is a Python keyword (`class`, `lambda`):
+    every path part becomes an attribute of the PyTorch module (`self.class` is no Python)."""
+    if keyword.iskeyword(name):
+        return f"'{name}' is a Python keyword and cannot name a layer or group (it becomes an attribute in PyTorch)"
+    return None
 
 
 def format_value(v) -> str:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lsp": ("netspec.lsp", "run the language server on standard input/output (for editors)"),
     "serve": ("netspec.serve", "show the diagram in a browser, redrawn each time the spec is saved"),
     "export": ("netspec.export", "write a spec's model, or a trained run's, as ONNX (checked with onnxruntime)"),
+    "limits": ("netspec.dsl.cli", "list the limits on what a spec may ask (file size, nesting, loops, layers, ...)"),
     "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
     "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
     "sample": ("netspec.train.cli", "generate text from a trained lm run"),
@@ -66,6 +67,10 @@ def build_parser(command: str | None = None, *, all_commands: bool = False) -> a
     p.add_argument("--debug", action="store_true", help="show Python tracebacks of internal errors "
                    "(also accepted after the subcommand)")
     p.add_argument("--version", action="version", version=f"netspec {_version()}")
+    p.add_argument("--limit", action="append", default=[], metavar="NAME=N",
+                   help="raise (or lower) one of the limits on what a spec may ask, e.g. --limit layers=50000 "
+                        "(`netspec limits` lists them; also accepted after the subcommand, and from "
+                        "$NETSPEC_LIMITS as NAME=N,NAME=N)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
@@ -121,12 +126,30 @@ def split_pairs(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
             parser.error(f"argument {a}: expected NAME=VALUE items after it, {got}")
         out += [f"{a}={item}" for item in items]
     return out
+def _take_limits(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv without them, the NAME=N of every --limit), wherever they stand."""
+    rest, settings, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rest += argv[i:]
+            break
+        if a == "--limit" and i + 1 < len(argv):
+            settings.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("--limit="):
+            settings.append(a[len("--limit="):])
+        else:
+            rest.append(a)
+        i += 1
+    return rest, settings
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    argv = [a for a in argv if a != "--debug"]
+    argv, limit_settings = _take_limits([a for a in argv if a != "--debug"])
     command = _command_in(argv)
     parser = build_parser(command)
     sub = _subparser(parser, command)
@@ -137,6 +160,36 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
+    from .dsl import limits
+
+    try:
+        limits.current()  # $NETSPEC_LIMITS, read now so a mistake in it is a usage error
+        for text in limit_settings:
+            limits.parse_setting(text, "--limit")
+    except ValueError as e:
+        parser.error(str(e))
+    with limits.process_limits(limit_settings):
+        # Nesting is refused past the `depth` limit before anything recursive runs; a raised
+        # limit gets the Python stack to match (about ten frames a level).
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000 + 12 * limits.get("depth")))
+        try:
+            return _run(args, debug)
+        except BrokenPipeError as e:  # output piped into `head`: quiet, failing only if errors were cut off
+            _quiet_stdout()
+            return EXIT_ERROR if getattr(e, "netspec_failed", False) else EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, Python's last flush at exit would complain again: point stdout at nothing."""
+    try:
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _run(args, debug: bool) -> int:
     from .dsl.errors import NetspecError
 
     try:
@@ -147,14 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except RecursionError:
-        if debug:
-            raise
-        print(f"error: {getattr(args, 'file', None) or 'the spec'}: an expression is nested too deeply to "
-              "compile (thousands of levels); split it into named steps", file=sys.stderr)
-        return EXIT_ERROR
     except BrokenPipeError:
-        return EXIT_OK
+        raise
     except ModuleNotFoundError as e:  # netspec.train raises MissingExtraError; this catches any other path
         message = _missing_extra(e.name)
         if message is None or debug:

@@ -39,8 +39,13 @@ def _model(args):
 def cmd_export(args) -> int:
     from .compiler.export import export_onnx
 
+    from .dsl.errors import NetspecError
+
     model, weights = _model(args)
-    r = export_onnx(model, args.output, dynamic=args.dynamic, check=not args.no_check, atol=args.atol)
+    try:
+        r = export_onnx(model, args.output, dynamic=args.dynamic, check=not args.no_check, atol=args.atol)
+    except OSError as e:  # a folder to create where there cannot be one, a read-only disk
+        raise NetspecError(f"cannot write {args.output}: {e.strerror or e}") from None
     axes = ", ".join(f"{name}[{', '.join(str(d) for d in model.netspec.inputs[i].dims)}]"
                      for i, name in enumerate(r.inputs))
     dyn = sorted({n for a in r.dynamic.values() for n in a.values()})

@@ -195,6 +195,11 @@ def test_summary_shows_doc_comments(tmp_path, capsys):
 
 def test_absurdly_deep_expressions_are_a_user_error(tmp_path, capsys):
     f = tmp_path / "deep.nn"
-    f.write_text("model M():\n    input x: float[B=1, 2]\n    y = x" + " + x" * 3000 + "\n    head z = y\n")
+    f.write_text("model M():\n    input x: float[B=1, 2]\n    y = x" + " + x" * 2000 + "\n    head z = y\n")
     code, _, err = run(["check", str(f)], capsys)
-    assert code == 1 and "nested too deeply" in err and "internal error" not in err
+    # refused at the term where the nesting crosses the limit, before anything recursive runs
+    assert code == 1 and "internal error" not in err
+    assert err.startswith(f"{f}:3:") and "error: nested too deeply: over the limit of 100 levels" in err
+    assert "(raise it with --limit depth=N)" in err
+    code, _, err = run(["--limit", "depth=3000", "check", "--no-shapes", str(f)], capsys)
+    assert code == 0, err  # raised, the 2,000 additions compile
