@@ -11,15 +11,19 @@ import argparse
 import functools
 import json
 import sys
+import math
 from pathlib import Path
 from typing import Any
 
+from .loggers import LOGGERS
+
+CHECKPOINTS = ("last", "best")  # the checkpoints of a run folder (checkpoint.LAST, checkpoint.BEST)
 
 EPILOG_TRAIN = """\
 data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR
              (a bare path is detected; without --data a built-in source that fits the heads)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
-             model.safetensors state.pt
+             last/ (weights + training state, to resume) best/ (best weights) [tensorboard/]
 """
 
 
@@ -44,12 +48,17 @@ def _train_args(p):
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--vocab", choices=("bytes", "char"), help="text data: byte or character vocabulary")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<model>[-N])")
+    p.add_argument("--overwrite", action="store_true", help="train anew into an --out that holds a run")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--weights", metavar="FILE", help="start from these weights (safetensors / torch file)")
     p.add_argument("--convert", choices=("transformers",), help="convert --weights from this naming first")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--eval-every", type=int, metavar="N")
     p.add_argument("--save-every", type=int, metavar="N")
+    p.add_argument("--early-stop", type=int, metavar="N", help="stop after N evals without a new best")
+    p.add_argument("--log", action="append", choices=tuple(LOGGERS), help="also log to: "
+                   + "; ".join(f"{k}: {v.doc}" for k, v in LOGGERS.items()))
+    p.add_argument("--max-params", metavar="N", help="refuse bigger models (default 2B; 500M, 0: no cap)")
     return cmd_train
 
 
@@ -60,6 +69,7 @@ def _eval_args(p):
     p.add_argument("--batches", type=int, metavar="N", help="cap on validation batches (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to evaluate (default last)")
     return cmd_eval
 
 
@@ -72,6 +82,7 @@ def _sample_args(p):
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K likeliest only")
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to sample (default last)")
     return cmd_sample
 
 
@@ -128,10 +139,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     flags, clear = _config_flags(args)
     if args.resume:
+        if args.overwrite:
+            from .runfolder import RunError
+
+            raise RunError("--overwrite starts a run anew; it cannot go with --resume")
         model, cfg, overrides, out = _resumed_run(args, flags, clear)
     else:
         model, cfg, overrides, out = _new_run(args, flags, clear)
-    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overrides=overrides)
+    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overwrite=args.overwrite,
+                   overrides=overrides)
     return 0 if not result.interrupted else 130
 
 
@@ -141,7 +157,8 @@ def _config_flags(args: argparse.Namespace) -> tuple[dict, list[str]]:
     flags = {"data": args.data, "steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size,
              "lr": args.lr, "device": args.device, "compile": args.compile, "precision": args.precision,
              "seed": args.seed, "eval_every": args.eval_every, "save_every": args.save_every,
-             "vocab": getattr(args, "vocab", None)}
+             "vocab": getattr(args, "vocab", None), "early_stop": args.early_stop,
+             "log": tuple(dict.fromkeys(args.log)) if args.log else None, "max_params": args.max_params}
     clear = []
     if args.steps is not None:
         clear.append("epochs")
@@ -159,7 +176,7 @@ def _config_with(cfg, flags: dict, clear: list[str]):
 def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) to continue the run in --resume."""
     from .config import load_config
-    from .runfolder import RunError, load_run
+    from .runfolder import RunError, load_run, run_spec
 
     run = Path(args.resume)
     if not (run / "config.yaml").is_file():
@@ -169,23 +186,41 @@ def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     if args.set or args.weights or args.input:
         raise RunError("--set, --input and --weights cannot change a resumed run's model")
     cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
+    spec = run_spec(run)
+    if spec is not None:
+        _check_size(spec, cfg)
     model, _, meta = load_run(run, weights=False)
     return model, cfg, meta.get("overrides"), run
+
+
+def _check_size(spec: tuple, cfg) -> None:
+    """The model's size against --max-params and the memory, counted on the meta device
+    before anything is allocated. spec: (file, model, overrides, input shapes, import folders)."""
+    from .distributed import resolve_device
+    from .preflight import check_size
+    from .runfolder import count_params
+
+    name, n = count_params(*spec)
+    check_size(name, n, cfg, resolve_device(cfg.device))
 
 
 def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) of a new run of FILE."""
     from ..dsl.params import parse_input_shapes
     from .config import load_config
-    from .runfolder import RunError, build_model
+    from .runfolder import RunError, build_model, check_new_run
     from .trainer import seed_all
 
     if not args.file:
         raise RunError("train needs a spec FILE (or --resume RUN_DIR)")
     cfg = _config_with(load_config(args.config), flags, clear)
     overrides = parse_set(args.set)
+    shapes = parse_input_shapes(args.input) or None
+    if args.out:  # before minutes of building: a run there is kept unless asked
+        check_new_run(Path(args.out), args.overwrite)
+    _check_size((args.file, args.model, overrides, shapes, ()), cfg)
     seed_all(cfg.seed)  # the same seed gives the same initial weights
-    model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
+    model = build_model(args.file, args.model, overrides, shapes)
     if args.weights:
         from ..compiler import load_weights
 
@@ -202,9 +237,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .validation import evaluate
     from .heads import trained_heads
     from .metrics import METRICS
-    from .runfolder import load_run, read_vocab
+    from .runfolder import RunError, load_run, read_vocab
 
-    model, cfg, meta = load_run(args.run_dir, device=args.device)
+    if args.batches is not None and args.batches < 0:
+        raise RunError("--batches must not be negative")
+    model, cfg, meta = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     source = args.data or meta.get("data") or cfg.data
     data = load_data(source, model.netspec, cfg, model=model, vocab=read_vocab(args.run_dir))
     res = evaluate(model, data, cfg, max_batches=args.batches or 0)
@@ -227,6 +264,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_TOKENS = 1_000_000  # tokens one `sample` generates at most: a slip past it would run for days
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     """netspec sample RUN_DIR --prompt TEXT"""
     import torch
@@ -235,15 +275,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .runfolder import RunError, load_run, read_vocab
     from .sampling import generate, sampling_heads
 
-    model, cfg, meta = load_run(args.run_dir, device=args.device)
+    if not 0 <= args.tokens <= MAX_TOKENS:
+        raise RunError(f"--tokens must be between 0 and {MAX_TOKENS:,}, got {args.tokens}")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise RunError(f"--temperature must be a positive number, got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise RunError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise RunError(f"--seed must be between 0 and 2**63-1, got {args.seed}")
+    model, cfg, meta = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     info = model.netspec
     heads = sampling_heads(info)
     if not heads:
         raise RunError(f"{info.name} has no lm head to sample from")
-    if args.tokens < 0:
-        raise RunError("--tokens must not be negative")
-    if args.temperature <= 0:
-        raise RunError("--temperature must be positive")
     vocab = read_vocab(args.run_dir)
     codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
     ids = codec.encode(args.prompt)
