@@ -283,8 +283,7 @@ def open_checkpoint(run_dir: str | Path, name: str = LAST, *, state: bool = True
     if folder is None and name == LAST and (run / WEIGHTS).is_file() and (not state or (run / STATE).is_file()):
         return _legacy(run, state)
     if problems:
-        raise CheckpointError(problems[0] + (f"; and {problems[1]}" if len(problems) > 1 else "")
-                              + ("" if name != LAST else "; there is no complete checkpoint to resume from"))
+        raise CheckpointError(problems[0] + (f"; and {problems[1]}" if len(problems) > 1 else ""))
     raise CheckpointError(f"'{run}' has no {name} checkpoint ({run / name} is missing)")
 
 
