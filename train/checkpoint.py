@@ -192,7 +192,7 @@ def _reject(folder: Path, why: str):
 
 def _read_manifest(folder: Path) -> dict:
     try:
-        m = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        m = json.loads(safefile.read_bytes(folder / MANIFEST, 1 << 20).decode("utf-8"))
     except FileNotFoundError:
         _reject(folder, f"it has no {MANIFEST} (a save was interrupted)")
     except (OSError, UnicodeDecodeError, ValueError) as e:

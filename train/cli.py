@@ -12,6 +12,7 @@ import functools
 import json
 import sys
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,13 @@ def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     from .runfolder import RunError, load_run, run_spec
 
     run = Path(args.resume)
-    if not (run / "config.yaml").is_file():
+    if not os.path.lexists(run / "config.yaml"):
         raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
     if args.config:
         raise RunError("--config cannot change a resumed run; pass single flags instead")
     if args.set or args.weights or args.input:
         raise RunError("--set, --input and --weights cannot change a resumed run's model")
-    cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
+    cfg = _config_with(load_config(run / "config.yaml", in_run=True), flags, clear)
     spec = run_spec(run)
     if spec is not None:
         _check_size(spec, cfg)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dsl.errors import NetspecError
+from . import safefile
 from .extras import require
 from .loggers import LOGGERS
 
@@ -238,15 +239,21 @@ def from_dict(d: dict[str, Any], where: str = "config") -> RunConfig:
     return RunConfig(**clean)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML run config (optional) and apply overrides (None values are ignored)."""
+CONFIG_LIMIT = 1 << 20  # a run config is a page of settings
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, *,
+                in_run: bool = False) -> RunConfig:
+    """Read a YAML run config (optional) and apply overrides (None values are ignored).
+    in_run: the config.yaml of a run folder, read only as a regular file, never through a link."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        if not p.is_file():
+        if not in_run and not p.is_file():
             raise ConfigError(f"config file '{path}' not found")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+            raw = safefile.read_bytes(p, CONFIG_LIMIT) if in_run else p.read_bytes()
+            loaded = yaml.safe_load(raw.decode("utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}")
         except UnicodeDecodeError as e:

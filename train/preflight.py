@@ -41,8 +41,12 @@ def checkpoint_bytes(num_params: int, cfg, resume: bool = False) -> int:
     return last + best if resume else 2 * (last + best)
 
 
-def gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+def human(n: float) -> str:
+    """Bytes in the unit that reads best: 987.3 KB, 14.2 GB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -89,8 +93,8 @@ def check_size(name: str, num_params: int, cfg, device: torch.device) -> None:
     need = training_bytes(num_params, cfg)
     have = available_memory(device)
     if have is not None and need > have:
-        raise SizeError(f"{name} ({num_params:,} parameters) needs {gb(need)} for fp32 weights + "
-                        f"{cfg.optimizer} optimizer, {gb(have)} available on {device.type}")
+        raise SizeError(f"{name} ({num_params:,} parameters) needs {human(need)} for fp32 weights + "
+                        f"{cfg.optimizer} optimizer, {human(have)} available on {device.type}")
 
 
 def check_folder(out: Path, num_params: int, cfg, resume: bool) -> None:
@@ -104,5 +108,5 @@ def check_folder(out: Path, num_params: int, cfg, resume: bool) -> None:
     need = checkpoint_bytes(num_params, cfg, resume)
     free = shutil.disk_usage(out).free
     if free < need:
-        raise RunError(f"run folder '{out}' has {gb(free)} free; the checkpoints of a "
-                       f"{num_params:,}-parameter model need {gb(need)}")
+        raise RunError(f"run folder '{out}' has {human(free)} free; the checkpoints of a "
+                       f"{num_params:,}-parameter model need {human(need)}")

@@ -59,10 +59,13 @@ def _write(path: Path, text: str) -> None:
         raise RunError(f"cannot write '{path}': {e.strerror or e}")
 
 
+JSON_LIMIT = 64 << 20  # model.json and vocab.json are kilobytes; a bigger one is not a run's
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return json.loads(safefile.read_bytes(path, JSON_LIMIT).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise RunError(f"cannot read '{path}': {getattr(e, 'strerror', None) or e}")
 
 
@@ -164,7 +167,7 @@ def count_params(spec: str | Path, model: str | None, overrides: dict[str, Any],
 def read_vocab(run_dir: str | Path) -> list[str] | None:
     """The run's character vocabulary, or None (bytes): a list of distinct single characters."""
     p = Path(run_dir) / VOCAB_JSON
-    if not p.is_file():
+    if not os.path.lexists(p):
         return None
     vocab = _read_json(p)
     if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab)
@@ -194,7 +197,7 @@ def read_meta(run_dir: str | Path) -> dict:
     run = Path(run_dir)
     if not run.is_dir():
         raise RunError(f"run folder '{run_dir}' not found")
-    meta = _read_json(run / MODEL_JSON) if (run / MODEL_JSON).is_file() else None
+    meta = _read_json(run / MODEL_JSON) if os.path.lexists(run / MODEL_JSON) else None
     if meta is None:
         raise RunError(f"'{run_dir}' is not a run folder (no {MODEL_JSON})")
     if not isinstance(meta, dict):
@@ -212,7 +215,7 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True, 
 
     run = Path(run_dir)
     meta = read_meta(run)
-    cfg = load_config(run / CONFIG_YAML if (run / CONFIG_YAML).is_file() else None)
+    cfg = load_config(run / CONFIG_YAML, in_run=True) if os.path.lexists(run / CONFIG_YAML) else load_config()
     spec = run_spec(run, meta)
     if spec is not None:
         model = build_model(*spec)

@@ -181,8 +181,7 @@ def _rows_up_to(path: Path, step: int) -> list[dict]:
     """The complete rows of an existing metrics.csv up to `step` (a crash may have cut the
     last line short: it is dropped, as are rows that do not parse)."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = safefile.read_bytes(path)
     except FileNotFoundError:
         return []
     except OSError as e:

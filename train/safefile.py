@@ -2,7 +2,8 @@
 
 A run folder may come from someone else (a colleague's run, a download), so a name in
 it can be a planted symbolic link: `RUN/metrics.csv -> ~/.bashrc`. Nothing here opens
-an existing name for writing. A file is written to a fresh temporary name in its own
+an existing name for writing, and run files are read only when they are regular files
+(`read_bytes`), never through a link. A file is written to a fresh temporary name in its own
 folder (created exclusively, so no link can be there), flushed to disk, and renamed over
 the old name -- the rename replaces a link itself, never what it points to. A reader
 therefore sees the old file or the new one, never half of one, after any crash.
@@ -13,6 +14,7 @@ Folders inside a run are used only when they are real folders (`real_dir`).
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -98,6 +100,24 @@ def write_bytes(path: Path, data: bytes, **kw) -> None:
 
 def write_text(path: Path, text: str, **kw) -> None:
     write_bytes(path, text.encode("utf-8"), **kw)
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """A run file's bytes: a regular file, not a link (a planted `model.json -> /dev/zero` must
+    not hang a reader), at most `limit` bytes. Raises LinkError or another OSError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        if e.errno == errno.ELOOP or (not NOFOLLOW and os.path.islink(path)):
+            raise LinkError(0, "is a symbolic link; a run's files are never read through links", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "is not a regular file", str(path))
+        if limit is not None and st.st_size > limit:
+            raise OSError(0, f"is {st.st_size:,} bytes, more than the {limit:,} such a file may hold", str(path))
+        return f.read()
 
 
 def open_append(path: Path):

@@ -49,7 +49,7 @@ from .loggers import logger_class
 from .optim import Schedule, make_optimizer, resolve_steps
 from .precision import autocast
 from .rng import rng_state, seed_all, set_rng_state
-from .runfolder import (METRICS_CSV, check_new_run, clear_run, make_run_folder, read_vocab, save_config,
+from .runfolder import (METRICS_CSV, RunError, check_new_run, clear_run, make_run_folder, read_vocab, save_config,
                         write_run_files)
 from .runlock import RunLock, remove_if_empty
 from .runlog import MetricsCsv, Progress, csv_columns, report, summary, val_columns
@@ -343,7 +343,8 @@ def _train(raw, cfg, data, out, dist, resume, stop_after, overrides, progress, l
     seed_all(cfg.seed + dist.rank)  # dropout masks differ per rank, like nanoGPT's seed offset
     run = _Run(raw, cfg, data, dist, out)
     show = progress and dist.is_main
-    warn = (lambda text: print(text, file=stream or sys.stderr, flush=True)) if show else (lambda text: None)
+    # warnings about the run folder show even without progress: they are about the user's data
+    warn = (lambda text: print(text, file=stream or sys.stderr, flush=True)) if dist.is_main else (lambda text: None)
     if resume:
         run.restore(warn)
     if out is not None and dist.is_main:
@@ -364,7 +365,10 @@ def _train(raw, cfg, data, out, dist, resume, stop_after, overrides, progress, l
         if out is not None and dist.is_main:
             resumed = run.step if resume else None
             run.logs.append(MetricsCsv(out / METRICS_CSV, csv_columns(info, run.unit), resumed))
-            run.logs += [logger_class(name)(out, info, data, resumed) for name in cfg.log]
+            try:
+                run.logs += [logger_class(name)(out, info, data, resumed) for name in cfg.log]
+            except OSError as e:  # a link planted where the log's folder belongs, a read-only folder
+                raise RunError(f"cannot write the logs into '{out}': '{e.filename}': {e.strerror or e}") from None
             for log in run.logs:
                 log.start(raw, bar.message)
         result = _loop(run, model, bar, stop, stop_after, on_step)

@@ -10,6 +10,7 @@ the same image size in every batch.
 """
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -22,25 +23,39 @@ from .images import array_data
 np = require("numpy")
 
 
+class Refused(pickle.UnpicklingError):
+    """The pickle asks for something a CIFAR batch never holds."""
+
+
 def _ndarray_reconstruct(subtype, shape, dtype):
     # numpy pickles every array as _reconstruct(ndarray, (0,), b'b') + __setstate__ with the data:
     # anything else (another class, a real shape to allocate) is not an array numpy wrote
     if subtype is not np.ndarray or tuple(shape) != (0,):
-        raise pickle.UnpicklingError("an array that numpy's pickling does not produce")
+        raise Refused("an array that numpy's pickling does not produce")
     return np.ndarray.__new__(np.ndarray, (0,), dtype)
 
 
 def _latin1(text, encoding="latin1"):
     # how python 3 pickles bytes at protocol 2: _codecs.encode(str, 'latin1')
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError("an encoding call that is not bytes' own")
+        raise Refused("an encoding call that is not bytes' own")
     return text.encode("latin1")
 
 
 def _scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
-        raise pickle.UnpicklingError("a numpy scalar of objects")
+        raise Refused("a numpy scalar of objects")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _frombuffer(buf, dtype, shape, order):
+    # how numpy pickles arrays at protocol 5: _frombuffer(bytearray, dtype, shape, order)
+    ok = (isinstance(buf, (bytes, bytearray)) and isinstance(dtype, np.dtype) and not dtype.hasobject
+          and isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape) and order in ("C", "F")
+          and len(buf) == math.prod(shape) * dtype.itemsize)
+    if not ok:
+        raise Refused("an array whose buffer does not match its shape")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
 
 
 _multiarray = {"_reconstruct": _ndarray_reconstruct, "scalar": _scalar}
@@ -50,6 +65,7 @@ ADMITTED = {
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1,
     **{(m, n): f for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n, f in _multiarray.items()},
+    **{(m, "_frombuffer"): _frombuffer for m in ("numpy.core.numeric", "numpy._core.numeric")},
 }
 
 
@@ -57,7 +73,7 @@ class _Restricted(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in ADMITTED:
             return ADMITTED[(module, name)]
-        raise pickle.UnpicklingError(f"it refers to '{module}.{name}', which CIFAR batches never do "
+        raise Refused(f"it refers to '{module}.{name}', which CIFAR batches never do "
                                      "(only dicts, lists, bytes, str, numbers and numpy arrays are read)")
 
 
@@ -79,7 +95,7 @@ def read_batch(path: Path, name: str, want: Want) -> dict:
     try:
         with open(path, "rb") as f:
             obj = _Restricted(f, encoding="bytes").load()
-    except pickle.UnpicklingError as e:
+    except Refused as e:
         raise bad_file(path, f"refused as a CIFAR-10 python batch: {e}", name, want) from None
     except Exception as e:  # noqa: BLE001 - truncated, not a pickle, a broken array: one user problem
         raise bad_file(path, f"cannot read as a CIFAR-10 python batch ({type(e).__name__}: {e})", name, want) from None
