@@ -34,14 +34,23 @@ class RunLog:
 class Logger:
     module: str  # module of netspec.train that defines it
     cls: str  # the class, built as cls(run folder, ModelInfo, Data, resume_step)
+    needs: str  # the module it writes with (extras.OPTIONAL names the extra that brings it)
     doc: str  # one line, for --help and the docs
 
 
 # name -> its writer
 LOGGERS: dict[str, Logger] = {
-    "tensorboard": Logger("tblog", "TensorBoardLog",
+    "tensorboard": Logger("tblog", "TensorBoardLog", "tensorboard",
                           "TensorBoard event files in RUN/tensorboard: scalars, the model graph, samples"),
 }
+
+
+def check_installed(names) -> None:
+    """Raise MissingExtraError, before a run starts, when a log's module is not installed."""
+    from .extras import require
+
+    for name in names:
+        require(LOGGERS[name].needs)
 
 
 def logger_class(name: str):

@@ -45,7 +45,7 @@ from .config import RunConfig
 from .data import Data, Loader, check_model, load_data
 from .guard import FiniteGuard, NonFinite, check_tensors
 from .heads import trained_heads
-from .loggers import logger_class
+from .loggers import check_installed, logger_class
 from .optim import Schedule, make_optimizer, resolve_steps
 from .precision import autocast
 from .rng import rng_state, seed_all, set_rng_state
@@ -305,6 +305,7 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
     if resume and (out is None or not ckpt.has_checkpoint(out)):
         raise TrainError(f"cannot resume: '{out_dir}' has no checkpoint (no {ckpt.LAST}/)")
     cfg = cfg.replace(best_metric=resolve_metric(info, cfg.best_metric))
+    check_installed(cfg.log)
     n_params = sum(p.numel() for p in raw.parameters())
     preflight.check_size(info.name, n_params, cfg, dist.device)
     writes = out is not None and dist.is_main
