@@ -113,8 +113,16 @@ def commit(run_dir: str | Path, name: str, files: dict[str, Writer], step: int,
            extra: dict[str, Any] | None = None) -> Path:
     """Write checkpoint `name` (last, best) of run_dir as one unit: `files` maps each file
     name to a writer filling it, `extra` goes into checkpoint.json. Returns its folder.
-    An OSError (a full disk, a folder made read-only) leaves the previous checkpoint as it was."""
-    root = Path(run_dir)
+    A failure to write (a full disk, a folder made read-only) is a CheckpointError and leaves
+    the previous checkpoint as it was."""
+    try:
+        return _commit(Path(run_dir), name, files, step, extra)
+    except OSError as e:
+        raise CheckpointError(f"cannot write the {name} checkpoint into '{run_dir}': {e.strerror or e}; "
+                              "the previous one is intact") from None
+
+
+def _commit(root: Path, name: str, files: dict[str, Writer], step: int, extra: dict[str, Any] | None) -> Path:
     ck_id = uuid.uuid4().hex
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
     try:

@@ -10,9 +10,12 @@ update that overflowed after a finite loss.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from . import distributed as ddp
+from .checkpoint import LAST
 
 NONE = 2**62  # "no bad step yet"
 
@@ -70,3 +73,16 @@ def check_tensors(model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
 
 def _word(v: float) -> str:
     return "nan" if v != v else ("inf" if v > 0 else "-inf")
+
+
+def fault_message(e: NonFinite, out: Path | None, saved_step: int | None, cfg) -> str:
+    """The error of a diverged run: what went non-finite and when, the last good checkpoint
+    (never overwritten) and how to go on from it."""
+    when = f"at step {e.step}" if e.what.startswith("the ") else f"by step {e.step}"
+    msg = f"{e.what} became {e.value} {when}; the run stopped"
+    if out is not None and saved_step is not None:
+        msg += (f" without saving: '{out / LAST}' (step {saved_step}) is the last good checkpoint, resume it "
+                f"with a lower learning rate: netspec train --resume {out} --lr {cfg.lr / 10:g}")
+    else:
+        msg += f" before any checkpoint was saved; lower --lr (now {cfg.lr:g})"
+    return msg + (" or use --precision fp32" if cfg.precision != "fp32" else "")

@@ -43,7 +43,7 @@ from . import faults, preflight
 from .best import Best, higher_is_better, resolve_metric
 from .config import RunConfig
 from .data import Data, Loader, check_model, load_data
-from .guard import FiniteGuard, NonFinite, check_tensors
+from .guard import FiniteGuard, NonFinite, check_tensors, fault_message
 from .heads import trained_heads
 from .loggers import check_installed, logger_class
 from .optim import Schedule, make_optimizer, resolve_steps
@@ -209,18 +209,7 @@ class _Run:
             if tensors:
                 check_tensors(self.raw, self.opt, self.step, self.dist)
         except NonFinite as e:
-            raise TrainError(self._fault(e)) from None
-
-    def _fault(self, e: NonFinite) -> str:
-        when = f"at step {e.step}" if e.what.startswith("the ") else f"by step {e.step}"
-        msg = f"{e.what} became {e.value} {when}; the run stopped"
-        if self.out is not None and self.saved_step is not None:
-            msg += (f" without saving: '{self.out / ckpt.LAST}' (step {self.saved_step}) is the last good "
-                    f"checkpoint, resume it with a lower learning rate: netspec train --resume {self.out} "
-                    f"--lr {self.cfg.lr / 10:g}")
-        else:
-            msg += f" before any checkpoint was saved; lower --lr (now {self.cfg.lr:g})"
-        return msg + (" or use --precision fp32" if self.cfg.precision != "fp32" else "")
+            raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
 
     def save(self, warn: Callable[[str], None]) -> None:
         """Checkpoint into the run folder's last/ (rank 0 writes; every rank's RNG state is kept),
@@ -240,7 +229,7 @@ class _Run:
                      "best": self.best.state_dict()}
             files = {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta()),
                      ckpt.STATE: ckpt.state_writer(state)}
-            self._commit(ckpt.LAST, files, {"model": self.info.name})
+            ckpt.commit(self.out, ckpt.LAST, files, self.step, {"model": self.info.name})
             self.saved_step = self.step
             try:
                 from .plot import plot_curves
@@ -258,19 +247,12 @@ class _Run:
         try:
             check_tensors(self.raw, self.opt, self.step, ddp.DistInfo())  # rank 0 alone: no collective
         except NonFinite as e:
-            raise TrainError(self._fault(e)) from None
-        self._commit(ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta())},
-                     {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
+            raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
+        ckpt.commit(self.out, ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta())},
+                    self.step, {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
 
     def _weights_meta(self) -> dict[str, str]:
         return {"model": self.info.name, "step": str(self.step)}
-
-    def _commit(self, name: str, files: dict, extra: dict) -> None:
-        try:
-            ckpt.commit(self.out, name, files, self.step, extra)
-        except OSError as e:  # a full disk, a folder made read-only: the user's to fix
-            raise ckpt.CheckpointError(f"cannot write the {name} checkpoint into '{self.out}': "
-                                       f"{e.strerror or e}; the previous one is intact") from None
 
 
 # --------------------------------------------------------------------------

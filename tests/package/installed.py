@@ -38,7 +38,7 @@ def wheel(out: Path) -> Path:
 
 
 def installed_venv(whl: Path) -> Path:
-    """A venv holding `whl` with its train extra and nothing of the source tree: its bin/ folder."""
+    """A venv holding `whl` with its train and tensorboard extras and nothing of the source tree: its bin/ folder."""
     key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()[:16]
     stamp = VENV / f".deps-{key}"
     py = VENV / "bin" / "python"
@@ -46,7 +46,7 @@ def installed_venv(whl: Path) -> Path:
         shutil.rmtree(VENV, ignore_errors=True)
         _run([sys.executable, "-m", "venv", VENV])
         _run([py, "-m", "pip", "install", *PIP, TORCH])
-        _run([py, "-m", "pip", "install", *PIP, f"{whl}[train]"])
+        _run([py, "-m", "pip", "install", *PIP, f"{whl}[train,tensorboard]"])  # docs show --log tensorboard
         stamp.touch()
     else:
         _run([py, "-m", "pip", "install", *PIP, "--no-deps", "--force-reinstall", whl])
