@@ -90,11 +90,14 @@ def check_size(name: str, num_params: int, cfg, device: torch.device) -> None:
     if cfg.max_params and num_params > cfg.max_params:
         raise SizeError(f"{name} has {num_params:,} parameters, more than max_params {cfg.max_params:,}; "
                         "check --set, or raise --max-params (0: no cap)")
-    need = training_bytes(num_params, cfg)
+    # torchrun's processes on one machine share its memory, each with a copy (GPUs: one each)
+    copies = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) if device.type == "cpu" else 1
+    need = training_bytes(num_params, cfg) * copies
     have = available_memory(device)
     if have is not None and need > have:
+        per = f" ({copies} processes)" if copies > 1 else ""
         raise SizeError(f"{name} ({num_params:,} parameters) needs {human(need)} for fp32 weights + "
-                        f"{cfg.optimizer} optimizer, {human(have)} available on {device.type}")
+                        f"{cfg.optimizer} optimizer{per}, {human(have)} available on {device.type}")
 
 
 def check_folder(out: Path, num_params: int, cfg, resume: bool) -> None:

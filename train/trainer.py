@@ -143,8 +143,10 @@ class _Run:
             raise ckpt.CheckpointError(f"'{ck.folder / ckpt.STATE}' does not fit this run ({e})") from None
         self.best.load_state_dict(state.get("best"))
         self.saved_step = self.step
-        if ck.folder.name != ckpt.LAST and self.dist.is_main:
-            ckpt.discard(self.out, ckpt.LAST)  # damaged: the next save replaces it from last.prev's place
+        if ck.folder.name != ckpt.LAST:
+            ddp.barrier(self.dist)  # every rank has read last.prev before the damaged last/ goes
+            if self.dist.is_main:
+                ckpt.discard(self.out, ckpt.LAST)  # the next save replaces it from last.prev's place
         if self.step >= self.total:
             raise TrainError(f"run '{self.out}' already finished {self.step} of {self.total} steps; "
                              "raise --steps to train on")
