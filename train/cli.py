@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
