@@ -5,7 +5,7 @@
 
 The conversion itself is `compiler.export.export_onnx`; this command only finds the
 model: built from the spec (compiler) or rebuilt from a run folder (train's `load_run`,
-which reads model.json, the spec copy and model.safetensors).
+which reads model.json, the spec copy and the last checkpoint's weights).
 """
 from __future__ import annotations
 

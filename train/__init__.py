@@ -15,10 +15,12 @@ The package is callable: `netspec.train(...)` is `netspec.train.train(...)`, so 
 
 The loop (`trainer`), run configs (`config`), tasks -- the tables of losses, metrics and
 output checks that the rows of `netspec.dsl.tasks.TASKS` name (`tasks`, `losses`,
-`metrics`, `data.outputs`) --, data sources (`data`), checkpoints, torchrun/DDP
-(`distributed`), run logs and the run folder with its spec copy (`runlog`, `runfolder`,
-`speccopy`), sampling, prediction on new inputs (`predict`), and the `train` / `eval` /
-`sample` / `predict` commands (`cli`). It depends
+`metrics`, `data.outputs`) --, data sources (`data`), checkpoints committed as one unit
+(`checkpoint`, `rng`), torchrun/DDP (`distributed`), run logs (`runlog`, `loggers`,
+`tblog`), the run folder with its spec copy, written atomically and locked (`runfolder`,
+`speccopy`, `safefile`, `runlock`), checks before and during a run (`preflight`, `guard`),
+the best checkpoint and early stopping (`best`), sampling, prediction on new inputs
+(`predict`), and the `train` / `eval` / `sample` / `predict` commands (`cli`). It depends
 on the compiler's public surface only (`compiler.build`, `model.netspec`,
 `compiler.locate_failure`); nothing in `netspec.compiler` or `netspec.dsl` imports it.
 Needs the extras of `pip install 'netspec-nn[train]'` (a missing one raises
@@ -40,7 +42,7 @@ _API = {
     "RunConfig": "config", "load_config": "config", "ConfigError": "config",
     "load_data": "data", "DataError": "data",
     "load_run": "runfolder", "RunError": "runfolder",
-    "CheckpointError": "checkpoint", "DeviceError": "distributed",
+    "CheckpointError": "checkpoint", "DeviceError": "distributed", "SizeError": "preflight",
     "MissingExtraError": "extras",
 }
 
@@ -75,6 +77,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from .config import ConfigError, RunConfig, load_config  # noqa: F401
     from .data import DataError, load_data  # noqa: F401
     from .distributed import DeviceError  # noqa: F401
+    from .preflight import SizeError  # noqa: F401
     from .validation import evaluate  # noqa: F401
     from .extras import MissingExtraError  # noqa: F401
     from .runfolder import RunError, load_run  # noqa: F401

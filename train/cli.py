@@ -10,17 +10,23 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from .loggers import LOGGERS
+
+CHECKPOINTS = ("last", "best")  # the checkpoints of a run folder (checkpoint.LAST, checkpoint.BEST)
 
 EPILOG_TRAIN = """\
 data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR |
              csv:FILE (--target, --features) | npy:X.npy[,Y.npy]
              (a bare path is detected; without --data a built-in source that fits the heads)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
-             model.safetensors state.pt data.json (what `netspec predict` needs)
+             data.json (what `netspec predict` needs) last/ (weights + training state, to resume)
+             best/ (best weights) [tensorboard/]
 fine-tuning: --weights FILE [--reinit fc] [--strict false] [--freeze 'layer[1-3]']
 """
 
@@ -50,6 +56,7 @@ def _train_args(p):
     p.add_argument("--features", metavar="COLUMNS", help="csv data: the feature columns, comma-separated "
                    "(default: every other column)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<model>[-N])")
+    p.add_argument("--overwrite", action="store_true", help="train anew into an --out that holds a run")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--weights", metavar="FILE", help="start from these weights (safetensors / torch file)")
     p.add_argument("--convert", choices=("transformers",), help="convert --weights from this naming first")
@@ -63,6 +70,10 @@ def _train_args(p):
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--eval-every", type=int, metavar="N")
     p.add_argument("--save-every", type=int, metavar="N")
+    p.add_argument("--early-stop", type=int, metavar="N", help="stop after N evals without a new best")
+    p.add_argument("--log", action="append", choices=tuple(LOGGERS), help="also log to: "
+                   + "; ".join(f"{k}: {v.doc}" for k, v in LOGGERS.items()))
+    p.add_argument("--max-params", metavar="N", help="refuse bigger models (default 2B; 500M, 0: no cap)")
     return cmd_train
 
 
@@ -73,6 +84,7 @@ def _eval_args(p):
     p.add_argument("--batches", type=int, metavar="N", help="cap on validation batches (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to evaluate (default last)")
     return cmd_eval
 
 
@@ -85,6 +97,7 @@ def _sample_args(p):
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K likeliest only")
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to sample (default last)")
     return cmd_sample
 
 
@@ -108,6 +121,7 @@ def _predict_args(p):
     p.add_argument("--top", type=int, default=3, metavar="N", help="classes shown per input (default 3)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to use (default last)")
     g = p.add_argument_group("lm runs (as netspec sample)")
     g.add_argument("--tokens", type=int, default=200, metavar="N", help="tokens to generate (default 200)")
     g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="softmax temperature (default 0.8)")
@@ -169,10 +183,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     flags, clear = _config_flags(args)
     if args.resume:
+        if args.overwrite:
+            from .runfolder import RunError
+
+            raise RunError("--overwrite starts a run anew; it cannot go with --resume")
         model, cfg, overrides, out = _resumed_run(args, flags, clear)
     else:
         model, cfg, overrides, out = _new_run(args, flags, clear)
-    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overrides=overrides)
+    result = train(model, cfg, cfg.data, out, resume=bool(args.resume), overwrite=args.overwrite,
+                   overrides=overrides)
     return 0 if not result.interrupted else 130
 
 
@@ -182,7 +201,9 @@ def _config_flags(args: argparse.Namespace) -> tuple[dict, list[str]]:
     flags = {"data": args.data, "steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size,
              "lr": args.lr, "device": args.device, "compile": args.compile, "precision": args.precision,
              "seed": args.seed, "eval_every": args.eval_every, "save_every": args.save_every,
-             "vocab": getattr(args, "vocab", None), "target": args.target, "features": args.features}
+             "vocab": getattr(args, "vocab", None), "target": args.target, "features": args.features,
+             "early_stop": args.early_stop, "log": tuple(dict.fromkeys(args.log)) if args.log else None,
+             "max_params": args.max_params}
     clear = []
     if args.steps is not None:
         clear.append("epochs")
@@ -200,33 +221,51 @@ def _config_with(cfg, flags: dict, clear: list[str]):
 def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) to continue the run in --resume."""
     from .config import load_config
-    from .runfolder import RunError, load_run
+    from .runfolder import RunError, load_run, run_spec
 
     run = Path(args.resume)
-    if not (run / "config.yaml").is_file():
+    if not os.path.lexists(run / "config.yaml"):
         raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
     if args.config:
         raise RunError("--config cannot change a resumed run; pass single flags instead")
     if args.set or args.weights or args.input or args.freeze or args.reinit:
         raise RunError("--set, --input, --weights, --reinit and --freeze cannot change a resumed run's model")
-    cfg = _config_with(load_config(run / "config.yaml"), flags, clear)
+    cfg = _config_with(load_config(run / "config.yaml", in_run=True), flags, clear)
+    spec = run_spec(run)
+    if spec is not None:
+        _check_size(spec, cfg)
     model, _, meta = load_run(run, weights=False)
     return model, cfg, meta.get("overrides"), run
+
+
+def _check_size(spec: tuple, cfg) -> None:
+    """The model's size against --max-params and the memory, counted on the meta device
+    before anything is allocated. spec: (file, model, overrides, input shapes, import folders)."""
+    from .distributed import resolve_device
+    from .preflight import check_size
+    from .runfolder import count_params
+
+    name, n = count_params(*spec)
+    check_size(name, n, cfg, resolve_device(cfg.device))
 
 
 def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) of a new run of FILE."""
     from ..dsl.params import parse_input_shapes
     from .config import load_config
-    from .runfolder import RunError, build_model
+    from .runfolder import RunError, build_model, check_new_run
     from .trainer import seed_all
 
     if not args.file:
         raise RunError("train needs a spec FILE (or --resume RUN_DIR)")
     cfg = _config_with(load_config(args.config), flags, clear)
     overrides = parse_set(args.set)
+    shapes = parse_input_shapes(args.input) or None
+    if args.out:  # before minutes of building: a run there is kept unless asked
+        check_new_run(Path(args.out), args.overwrite)
+    _check_size((args.file, args.model, overrides, shapes, ()), cfg)
     seed_all(cfg.seed)  # the same seed gives the same initial weights
-    model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
+    model = build_model(args.file, args.model, overrides, shapes)
     if args.weights:
         _start_weights(model, args)
     else:
@@ -276,9 +315,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .validation import evaluate
     from .heads import trained_heads
     from .metrics import METRICS
-    from .runfolder import load_run, read_vocab
+    from .runfolder import RunError, load_run, read_vocab
 
-    model, cfg, meta = load_run(args.run_dir, device=args.device)
+    if args.batches is not None and args.batches < 0:
+        raise RunError("--batches must not be negative")
+    model, cfg, meta = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     source = args.data or meta.get("data") or cfg.data
     data = load_data(source, model.netspec, cfg, model=model, vocab=read_vocab(args.run_dir))
     res = evaluate(model, data, cfg, max_batches=args.batches or 0)
@@ -306,7 +347,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .runfolder import load_run, read_vocab
     from .sampling import complete_text
 
-    model, cfg, _ = load_run(args.run_dir, device=args.device)
+    model, cfg, _ = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     sys.stdout.write(complete_text(model, args.prompt, vocab=read_vocab(args.run_dir), seq_len=cfg.seq_len,
                                    tokens=args.tokens, temperature=args.temperature, top_k=args.top_k,
                                    seed=args.seed) + "\n")
@@ -321,7 +362,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1 or args.batch_size < 1:
         raise RunError(f"{'--top' if args.top < 1 else '--batch-size'} must be at least 1")
-    run = open_run(args.run_dir, args.device)
+    run = open_run(args.run_dir, args.device, args.checkpoint)
     if run.want.kind == "tokens":
         texts = [complete_text(run.model, prompt, vocab=run.vocab, seq_len=run.seq_len, tokens=args.tokens,
                                temperature=args.temperature, top_k=args.top_k, seed=args.seed)

@@ -8,12 +8,15 @@ so that `--resume`, `eval` and `sample` see exactly what training saw.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..dsl.errors import NetspecError
+from . import safefile
 from .extras import require
+from .loggers import LOGGERS
 
 yaml = require("yaml")
 
@@ -57,12 +60,18 @@ class RunConfig:
     eval_batches: int = 50  # cap on validation batches per pass; 0: the whole validation split
     log_every: int = 10  # steps between metrics.csv rows / plain progress lines
     save_every: int = 500  # steps between checkpoints (and one at the end); 0: only at the end
+    best_metric: str | None = None  # metrics.csv validation column that picks best/ (and early_stop);
+    # None: the first trained head's first metric (val_accuracy, val_perplexity, ...; its loss if it has none)
+    early_stop: int = 0  # stop after this many evals in a row without a new best; 0: never
+    log: tuple[str, ...] = ()  # logs beside metrics.csv (loggers.LOGGERS): tensorboard
 
     # --- execution --------------------------------------------------------
     seed: int = 1337  # seeds init, split, shuffling and dropout; same seed, same run
     device: str = "auto"  # auto | cpu | cuda | mps; auto prefers cuda, then mps, then cpu
     compile: bool = False  # torch.compile the model; pays off only on long GPU runs
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 uses a GradScaler on CUDA)
+    max_params: int = 2_000_000_000  # refuse bigger models before allocating them (a slip like
+    # --set n_embd=100000); 0: no cap. The machine's memory is checked either way.
 
     def __post_init__(self):
         self.validate()
@@ -84,10 +93,24 @@ class RunConfig:
                 bad(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if isinstance(self.betas, list):
             self.betas = tuple(self.betas)
+        if isinstance(self.log, (str, list)):
+            self.log = (self.log,) if isinstance(self.log, str) else tuple(self.log)
         if len(self.betas) != 2:
             bad(f"betas must be two numbers, got {self.betas!r}")
+        # NaN passes every comparison, so finiteness comes first
+        for key in ("lr", "min_lr", "weight_decay", "momentum", "grad_clip", "epochs", "val_fraction"):
+            v = getattr(self, key)
+            if v is not None and not math.isfinite(v):
+                bad(f"{key} must be a finite number, got {v}")
+        if not all(math.isfinite(b) and 0 <= b < 1 for b in self.betas):
+            bad(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.lr <= 0:
             bad(f"lr must be positive, got {self.lr}")
+        for key in ("min_lr", "weight_decay", "grad_clip"):
+            if (getattr(self, key) or 0) < 0:
+                bad(f"{key} must not be negative, got {getattr(self, key)}")
+        if not 0 <= self.momentum < 1:
+            bad(f"momentum must be in [0, 1), got {self.momentum}")
         for key in ("batch_size", "grad_accum"):
             if getattr(self, key) < 1:
                 bad(f"{key} must be at least 1, got {getattr(self, key)}")
@@ -97,11 +120,21 @@ class RunConfig:
                 bad(f"{key} must be at least 1, got {v}")
         if self.epochs is not None and self.epochs <= 0:
             bad(f"epochs must be positive, got {self.epochs}")
-        for key in ("eval_every", "eval_batches", "log_every", "save_every", "warmup_steps", "num_workers"):
+        for key in ("eval_every", "eval_batches", "log_every", "save_every", "warmup_steps", "num_workers",
+                    "early_stop", "max_params"):
             if getattr(self, key) < 0:
                 bad(f"{key} must not be negative, got {getattr(self, key)}")
+        for key in _INTS:  # torch and numpy take 64-bit integers; counts past 2**53 are slips
+            v = getattr(self, key)
+            if v is not None and v > (2**63 - 1 if key == "seed" else 2**53):
+                bad(f"{key} is too large: {v}")
+        if self.seed < 0:
+            bad(f"seed must not be negative, got {self.seed}")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
-            bad(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+            bad(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        for name in self.log:
+            if name not in LOGGERS:
+                bad(f"log must name logs among {', '.join(LOGGERS)}, got {name!r}")
 
     @property
     def final_lr(self) -> float:
@@ -111,6 +144,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["betas"] = list(self.betas)
+        d["log"] = list(self.log)
         return d
 
     def to_yaml(self) -> str:
@@ -141,17 +175,24 @@ def config_keys() -> list[str]:
     return [f.name for f in fields(RunConfig)]
 
 
+_FLOATS = {"lr", "min_lr", "weight_decay", "momentum", "grad_clip", "epochs", "val_fraction"}
+_INTS = {"batch_size", "grad_accum", "steps", "eval_every", "eval_batches", "log_every", "save_every", "seed",
+         "warmup_steps", "num_workers", "seq_len", "early_stop", "max_params"}
+_SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9}  # max_params: 500M, 2B
+
+
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """YAML and the CLI give strings/ints loosely; bring them to the field's type."""
     if value is None:
         return None
-    numeric_float = {"lr", "min_lr", "weight_decay", "momentum", "grad_clip", "epochs", "val_fraction"}
-    numeric_int = {"batch_size", "grad_accum", "steps", "eval_every", "eval_batches", "log_every",
-                   "save_every", "seed", "warmup_steps", "num_workers", "seq_len"}
     try:
-        if key in numeric_float:
+        if isinstance(value, bool) and key not in ("compile", "augment"):
+            raise ValueError
+        if key in _FLOATS:
             return float(value)
-        if key in numeric_int:
+        if key == "max_params" and isinstance(value, str) and value[-1:].upper() in _SCALE:
+            return int(float(value[:-1]) * _SCALE[value[-1].upper()])
+        if key in _INTS:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
@@ -173,6 +214,13 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                 return ",".join(value)
             if not isinstance(value, str):
                 raise ConfigError(f"{key}: expected column names, e.g. {key}: [a, b], got {value!r}")
+        if key == "best_metric" and not isinstance(value, str):
+            raise ConfigError(f"best_metric: expected a validation column such as val_accuracy, got {value!r}")
+        if key == "log":
+            names = [value] if isinstance(value, str) else list(value)
+            if not all(isinstance(n, str) for n in names):
+                raise ValueError
+            return tuple(names)
         if key == "betas":
             if isinstance(value, str):
                 value = [v for v in value.replace("(", "").replace(")", "").replace(",", " ").split()]
@@ -199,15 +247,21 @@ def from_dict(d: dict[str, Any], where: str = "config") -> RunConfig:
     return RunConfig(**clean)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML run config (optional) and apply overrides (None values are ignored)."""
+CONFIG_LIMIT = 1 << 20  # a run config is a page of settings
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, *,
+                in_run: bool = False) -> RunConfig:
+    """Read a YAML run config (optional) and apply overrides (None values are ignored).
+    in_run: the config.yaml of a run folder, read only as a regular file, never through a link."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        if not p.is_file():
+        if not in_run and not p.is_file():
             raise ConfigError(f"config file '{path}' not found")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+            raw = safefile.read_bytes(p, CONFIG_LIMIT) if in_run else p.read_bytes()
+            loaded = yaml.safe_load(raw.decode("utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}")
         except UnicodeDecodeError as e:

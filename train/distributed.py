@@ -104,6 +104,14 @@ def mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
+def reduce_min(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The elementwise minimum of a tensor over ranks (the first bad step, a finite flag)."""
+    if info.enabled and info.world > 1:
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.MIN)
+    return values
+
+
 def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     """Every rank's `obj`, in rank order, on every rank (for per-rank RNG states)."""
     if not info.enabled or info.world == 1:

@@ -47,6 +47,7 @@ class Metric:
     result: Callable[[torch.Tensor | None, float], float]  # (summed statistic, mean loss) -> value
     bounded: bool  # a share in [0, 1] (plotted on one axis), else a value of its own scale
     digits: int  # decimals in progress lines
+    higher: bool = True  # larger is better (the best checkpoint, early stopping); perplexity: smaller
 
 
 # metric name (in a Task's `metrics`) -> how it is measured; progress lines, `eval` and
@@ -54,7 +55,7 @@ class Metric:
 METRICS: dict[str, Metric] = {
     "accuracy": Metric(hits, lambda s, loss: float(s[0]) / max(1, int(s[1])), bounded=True, digits=4),
     # exp of the mean next-token loss, capped so a diverged run prints a number, not inf
-    "perplexity": Metric(None, lambda s, loss: math.exp(min(loss, 50.0)), bounded=False, digits=2),
+    "perplexity": Metric(None, lambda s, loss: math.exp(min(loss, 50.0)), bounded=False, digits=2, higher=False),
     "iou": Metric(confusion, mean_iou, bounded=True, digits=4),
     "pixel_accuracy": Metric(confusion, lambda s, loss: float(s.diag().sum() / s.sum().clamp(min=1)),
                              bounded=True, digits=4),

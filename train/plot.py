@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 from typing import Callable
 
+from . import safefile
 from .extras import require
 from .metrics import METRICS
 
@@ -29,7 +30,8 @@ Series = Callable[[str], tuple[list[float], list[float]]]  # column -> (steps, v
 
 
 def plot_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
-    """Draw `out_png` from `metrics_csv` (written to a temporary name, then renamed)."""
+    """Draw `out_png` from `metrics_csv` (written to a temporary name, then renamed: never
+    through a link, never half a file)."""
     require("matplotlib").use("Agg", force=False)
     plt = require("matplotlib.pyplot")
 
@@ -44,10 +46,10 @@ def plot_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     _metric_panel(ax_m, cols, series)
     fig.tight_layout()
     out_png = Path(out_png)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(out_png)
+    try:
+        safefile.write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", dpi=100), sync=False)
+    finally:
+        plt.close(fig)
     return out_png
 
 

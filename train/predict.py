@@ -55,8 +55,8 @@ class Run:
     seq_len: int | None
 
 
-def open_run(run_dir: str | Path, device: str = "cpu") -> Run:
-    model, cfg, meta = load_run(run_dir, device=device)
+def open_run(run_dir: str | Path, device: str = "cpu", checkpoint: str = "last") -> Run:
+    model, cfg, meta = load_run(run_dir, device=device, checkpoint=checkpoint)
     model.eval()
     info = model.netspec
     facts = read_data_facts(run_dir)
@@ -85,7 +85,7 @@ def _images(run: Run, files: list[Path]) -> list[Sample]:
     out = []
     for i in range(0, len(files), 64):  # decoded a batch at a time
         chunk = files[i : i + 64]
-        x = fit_images(read_images(chunk, run.want), run.want, norm["mean"], norm["std"])
+        x = fit_images(read_images(chunk, run.want, "predict"), run.want, norm["mean"], norm["std"])
         out += [Sample(str(f), t) for f, t in zip(chunk, x)]
     return out
 

@@ -9,6 +9,11 @@
     vocab.json    the character vocabulary of text trained with `vocab: char`
     data.json     what `predict` needs of the data: class names, normalisation, CSV columns
 
+Every file is written whole or not at all and never through a link (safefile.py). A
+folder that holds a run is trained into again only on purpose (`overwrite`): then the
+old run's checkpoints, logs and metrics go first. What a run folder says is checked before
+it is used -- it may come from someone else.
+
 A run reads nothing from outside its folder: the model is rebuilt from the copy, so a run
 outlives its sources and netspec upgrades. (Runs written before the copy existed kept
 only `spec.nn`; they are rebuilt from it, else from the original source.)
@@ -16,10 +21,12 @@ only `spec.nn`; they are rebuilt from it, else from the original source.)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from ..dsl.errors import NetspecError
+from . import safefile
 from .config import RunConfig, load_config
 from .speccopy import SpecCopy, copy_spec, spec_in
 
@@ -27,6 +34,11 @@ MODEL_JSON = "model.json"
 VOCAB_JSON = "vocab.json"
 DATA_JSON = "data.json"
 CONFIG_YAML = "config.yaml"
+METRICS_CSV = "metrics.csv"
+# What training writes besides the spec copy: an earlier run's are removed before training
+# anew into its folder (`overwrite`), so no stale checkpoint, log or curve outlives it.
+RUN_FILES = (CONFIG_YAML, MODEL_JSON, VOCAB_JSON, DATA_JSON, METRICS_CSV, "curves.png", "last", "last.prev", "best",
+             "best.prev", "tensorboard", "model.safetensors", "state.pt")
 
 
 class RunError(NetspecError):
@@ -45,15 +57,18 @@ def _jsonable(v):
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        safefile.write_text(path, text)
     except OSError as e:
         raise RunError(f"cannot write '{path}': {e.strerror or e}")
 
 
+JSON_LIMIT = 64 << 20  # model.json and vocab.json are kilobytes; a bigger one is not a run's
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return json.loads(safefile.read_bytes(path, JSON_LIMIT).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise RunError(f"cannot read '{path}': {getattr(e, 'strerror', None) or e}")
 
 
@@ -73,6 +88,31 @@ def make_run_folder(out_dir: Path) -> None:
 
 def save_config(out_dir: Path, cfg: RunConfig) -> None:
     _write(out_dir / CONFIG_YAML, cfg.to_yaml())
+
+
+def run_files(out_dir: Path) -> list[str]:
+    """The files of a run already in out_dir (empty: a new or empty folder)."""
+    return [n for n in RUN_FILES if os.path.lexists(out_dir / n)]
+
+
+def check_new_run(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to train anew into a folder holding a run, unless `overwrite`."""
+    found = run_files(out_dir) if out_dir.is_dir() else []
+    if found and not overwrite:
+        raise RunError(f"'{out_dir}' holds a run already ({', '.join(found[:4])}); continue it with "
+                       f"--resume {out_dir}, or replace it with --overwrite")
+
+
+def clear_run(out_dir: Path) -> None:
+    """Delete the files an earlier run left in out_dir; config.yaml and model.json are rewritten,
+    its spec copy is replaced by copy_spec (which reads model.json to find it)."""
+    for name in RUN_FILES:
+        if name in (CONFIG_YAML, MODEL_JSON):
+            continue
+        try:
+            safefile.remove(out_dir / name)
+        except OSError as e:
+            raise RunError(f"cannot remove '{out_dir / name}' of the earlier run: {e.strerror or e}")
 
 
 def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict | None,
@@ -118,10 +158,45 @@ def build_model(spec: str | Path, model: str | None, overrides: dict[str, Any], 
     return compiler.build(str(spec), model=model, **kw, **overrides)
 
 
+def count_params(spec: str | Path, model: str | None, overrides: dict[str, Any], input_shapes: dict | None = None,
+                 extra_paths=()) -> tuple[str, int]:
+    """(model name, parameter count) of what build_model would build, counted on the meta
+    device: nothing is allocated, so an oversized model is refused before it fills memory."""
+    from .. import compiler
+
+    kw: dict[str, Any] = {"input_shapes": input_shapes} if input_shapes else {}
+    if extra_paths:
+        kw["extra_paths"] = [str(p) for p in extra_paths]
+    a = compiler.analyze(str(spec), model, overrides, **kw)
+    return a.info.name, a.num_params
+
+
 def read_vocab(run_dir: str | Path) -> list[str] | None:
-    """The run's character vocabulary, or None (bytes)."""
+    """The run's character vocabulary, or None (bytes): a list of distinct single characters."""
     p = Path(run_dir) / VOCAB_JSON
-    return _read_json(p) if p.is_file() else None
+    if not os.path.lexists(p):
+        return None
+    vocab = _read_json(p)
+    if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab)
+            or len(set(vocab)) != len(vocab)):
+        raise RunError(f"'{p}' is not a character vocabulary (a JSON list of distinct single characters)")
+    return vocab
+
+
+def _int_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v)
+
+
+# model.json key -> (its check, what it must be): a run folder may come from anyone
+_META = {
+    "model": (lambda v: isinstance(v, str), "a model name"),
+    "overrides": (lambda v: v is None or isinstance(v, dict), "the --set values (an object)"),
+    "params": (lambda v: isinstance(v, dict), "the model's parameters (an object)"),
+    "data": (lambda v: v is None or isinstance(v, str), "a data SOURCE (a string)"),
+    "inputs": (lambda v: isinstance(v, list) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                                    and _int_list(i.get("shape", [1])) for i in v),
+               "a list of inputs with a name and a shape of positive ints"),
+}
 
 
 def read_data_facts(run_dir: str | Path) -> dict | None:
@@ -136,44 +211,41 @@ def read_data_facts(run_dir: str | Path) -> dict | None:
 
 
 def read_meta(run_dir: str | Path) -> dict:
-    """model.json of a run folder."""
+    """model.json of a run folder, its fields checked."""
     run = Path(run_dir)
     if not run.is_dir():
         raise RunError(f"run folder '{run_dir}' not found")
-    meta = _read_json(run / MODEL_JSON) if (run / MODEL_JSON).is_file() else None
+    meta = _read_json(run / MODEL_JSON) if os.path.lexists(run / MODEL_JSON) else None
     if meta is None:
         raise RunError(f"'{run_dir}' is not a run folder (no {MODEL_JSON})")
     if not isinstance(meta, dict):
         raise RunError(f"'{run / MODEL_JSON}' is not a run's model description")
+    for key, (ok, what) in _META.items():
+        if key in meta and not ok(meta[key]):
+            raise RunError(f"'{run / MODEL_JSON}': \"{key}\" must be {what}, got {json.dumps(meta[key])[:60]}")
     return meta
 
 
-def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True):
-    """Rebuild a run's model from its folder: (model, RunConfig, model.json dict)."""
+def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True, checkpoint: str = "last"):
+    """Rebuild a run's model from its folder: (model, RunConfig, model.json dict).
+    checkpoint: the weights to load, `last` or `best`."""
     from .checkpoint import load_weights_file
 
     run = Path(run_dir)
     meta = read_meta(run)
-    cfg = load_config(run / CONFIG_YAML if (run / CONFIG_YAML).is_file() else None)
-    overrides = meta.get("overrides")
-    if overrides is None:
-        overrides = meta.get("params") or {}
-    shapes = {i["name"]: tuple(i["shape"]) for i in meta.get("inputs", []) if "shape" in i} or None
-    copy = _spec_copy(meta)
-    if copy is not None:
-        main, paths = spec_in(run, copy)
-        if not main.is_file():
-            raise RunError(f"'{run_dir}' lost its spec copy: '{main}' is missing")
-        model = build_model(main, meta.get("model"), overrides, shapes, paths)
+    cfg = load_config(run / CONFIG_YAML, in_run=True) if os.path.lexists(run / CONFIG_YAML) else load_config()
+    spec = run_spec(run, meta)
+    if spec is not None:
+        model = build_model(*spec)
     else:
-        model = _build_from_old_run(run, meta, overrides, shapes)
+        model = _build_from_old_run(run, meta, _overrides(meta), _shapes(meta))
     _freeze_again(model, meta.get("frozen") or [], run)
     if device != "cpu":
         from .distributed import resolve_device
 
         model.to(resolve_device(device))
     if weights:
-        load_weights_file(model, run)
+        load_weights_file(model, run, checkpoint=checkpoint)
     return model, cfg, meta
 
 
@@ -184,6 +256,27 @@ def _freeze_again(model, names, run: Path) -> None:
         raise RunError(f"{run / MODEL_JSON}: \"frozen\" names parameters the model does not have")
     for n in names:
         params[n].requires_grad_(False)
+def _overrides(meta: dict) -> dict:
+    overrides = meta.get("overrides")
+    return meta.get("params") or {} if overrides is None else overrides
+
+
+def _shapes(meta: dict) -> dict | None:
+    return {i["name"]: tuple(i["shape"]) for i in meta.get("inputs", []) if "shape" in i} or None
+
+
+def run_spec(run_dir: str | Path, meta: dict | None = None) -> tuple | None:
+    """What rebuilds a run's model from its spec copy: (main file, model name, overrides, input
+    shapes, import folders), build_model's arguments; None for a run from before copies."""
+    run = Path(run_dir)
+    meta = read_meta(run) if meta is None else meta
+    copy = _spec_copy(meta)
+    if copy is None:
+        return None
+    main, paths = spec_in(run, copy)
+    if not main.is_file():
+        raise RunError(f"'{run_dir}' lost its spec copy: '{main}' is missing")
+    return main, meta.get("model"), _overrides(meta), _shapes(meta), paths
 
 
 def _earlier_copy(out_dir: Path) -> SpecCopy | None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..dsl.errors import NetspecError
+from . import safefile
 
 SPEC_DIR = "spec"
 STDLIB_DIR = "stdlib"
@@ -153,9 +154,10 @@ def copy_spec(info, run_dir: Path, replacing: SpecCopy | None = None) -> SpecCop
         remove_copy(run_dir, replacing)
     for f, text in texts.items():
         dest = run_dir / where[f]
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(rewrite_imports(text, f, where[f], where, stdlib) if listed else text, encoding="utf-8")
+        try:  # never through a link planted in the folder (safefile)
+            folder = safefile.real_dir(run_dir, Path(where[f]).parent)
+            safefile.write_text(folder / dest.name, rewrite_imports(text, f, where[f], where, stdlib) if listed
+                                else text, sync=False)
         except OSError as e:
             raise SpecCopyError(f"cannot write '{dest}': {e.strerror or e}")
     return SpecCopy(where[files[0]], search, tuple(where[f] for f in files))

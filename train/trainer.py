@@ -10,17 +10,21 @@
     data.json          class names, input normalisation, CSV columns (what `predict` needs)
     metrics.csv        one row per log_every steps; validation columns on eval steps
     curves.png         loss and validation metric curves
-    model.safetensors  weights (tied weights handled)
-    state.pt           optimizer, schedule, scaler, RNG states, step, data position
+    last/              the checkpoint to resume from: weights, optimizer, schedule, scaler, RNG
+                       states, step, data position -- one unit (checkpoint.py)
+    best/              the weights that scored best on `best_metric`
+    tensorboard/       event files, with `log: [tensorboard]`
 
-`train(..., resume=True)` continues from state.pt exactly: on CPU, N steps in
-one go and N/2 + N/2 resumed give identical weights. Losses and metrics per head task
-live in tasks.py (tables in losses.py, metrics.py), the validation pass in validation.py,
-the progress bar and run files in runlog.py.
+`train(..., resume=True)` continues from last/ exactly: on CPU, N steps in one go and N/2 + N/2
+resumed give identical weights, however the first half ended (Ctrl-C, SIGKILL mid-save).
+The folder is locked while a run writes it (runlock.py); training anew into a folder that
+holds a run needs `overwrite=True`. A NaN or Inf loss stops the run before it can overwrite
+a good checkpoint (guard.py). Losses and metrics per head task live in tasks.py (tables in
+losses.py, metrics.py), the validation pass in validation.py, the progress bar and
+metrics.csv in runlog.py, other logs in loggers.py, best/ and early stopping in best.py.
 """
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
@@ -36,20 +40,23 @@ from ..dsl.errors import NetspecError
 from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
+from . import faults, preflight
+from .best import Best, higher_is_better, resolve_metric
 from .config import RunConfig
 from .data import Data, check_model, load_data
 from .data.torchdata import is_torch_data, load_torch, make_loader
-from .validation import evaluate
-from .extras import require
+from .guard import FiniteGuard, NonFinite, check_tensors, fault_message
 from .heads import trained_heads
-from .metrics import format_metrics
+from .loggers import check_installed, logger_class
 from .optim import Schedule, make_optimizer, resolve_steps
 from .precision import autocast, precision_note
-from .runfolder import read_vocab, save_config, write_run_files
-from .runlog import Progress, csv_columns, csv_value, format_time, open_metrics, val_columns
+from .rng import rng_state, seed_all, set_rng_state
+from .runfolder import (METRICS_CSV, RunError, check_new_run, clear_run, make_run_folder, read_vocab, save_config,
+                        write_run_files)
+from .runlock import RunLock, remove_if_empty
+from .runlog import MetricsCsv, Progress, csv_columns, report, summary, val_columns
 from .tasks import head_losses, total_loss
-
-np = require("numpy")
+from .validation import evaluate
 
 class TrainError(NetspecError):
     """A run that cannot start (e.g. resuming a folder without a checkpoint). User-facing message."""
@@ -63,20 +70,13 @@ class TrainResult:
     seconds: float  # wall time of this call
     val: dict[str, float] = field(default_factory=dict)  # last validation metrics
     train_loss: float = float("nan")  # last logged training loss
-    interrupted: bool = False
+    interrupted: bool = False  # stopped by Ctrl-C or stop_after before the schedule's end
+    early_stopped: bool = False  # stopped by early_stop: the metric no longer improved
+    best: dict = field(default_factory=dict)  # best_metric's record: metric, value, step
 
 
 # --------------------------------------------------------------------------
-# Seeds and Ctrl-C
-
-
-def seed_all(seed: int) -> None:
-    """Seed python's, numpy's and torch's global generators (initial weights, dropout)."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+# Ctrl-C
 
 
 class _StopFlag:
@@ -122,22 +122,40 @@ class _Run:
                                                                          else 1)
         self._zero_sums()
         self.last_log = (time.time(), 0)  # (time, step) of the last logged row, for the speed
-        self.csv_file = self.csv = None  # metrics.csv and its DictWriter (rank 0 of a run with a folder)
+        self.guard = FiniteGuard(self.heads, dist.device, dist)
+        self.best = Best(cfg.best_metric, higher_is_better(self.info, cfg.best_metric), cfg.early_stop)
+        self.saved_step: int | None = None  # step of the last checkpoint this run wrote or resumed from
+        self.logs: list = []  # metrics.csv and the logs of cfg.log (rank 0 of a run with a folder)
 
-    def restore(self) -> None:
-        """Continue from the run folder's checkpoint: weights, optimizer, scaler, step, data, RNGs."""
-        state = ckpt.load_state(self.out)
-        ckpt.load_weights_file(self.raw, self.out)
-        self.opt.load_state_dict(state["optimizer"])
-        if state.get("scaler") and self.use_scaler:
-            self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.loader.load_state_dict(state["loader"])
-        rngs = state["rng"]
-        ckpt.set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
+    def restore(self, warn: Callable[[str], None]) -> None:
+        """Continue from the run folder's last checkpoint: weights, optimizer, scaler, step, data,
+        RNGs, best metric. A damaged `last/` gives way to a complete `last.prev/` (a save cut short)."""
+        ck = ckpt.open_checkpoint(self.out, ckpt.LAST, warn=warn)
+        state = ck.state
+        try:
+            ckpt.load_weights_file(self.raw, ck.weights)
+            self.opt.load_state_dict(state["optimizer"])
+            if state.get("scaler") and self.use_scaler:
+                self.scaler.load_state_dict(state["scaler"])
+            self.step = int(state["step"])
+            self.loader.load_state_dict(state["loader"])
+            rngs = state["rng"]
+            set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise ckpt.CheckpointError(f"'{ck.folder / ckpt.STATE}' does not fit this run ({e})") from None
+        self.best.load_state_dict(state.get("best"))
+        self.saved_step = self.step
+        if ck.folder.name != ckpt.LAST:
+            ddp.barrier(self.dist)  # every rank has read last.prev before the damaged last/ goes
+            if self.dist.is_main:
+                ckpt.discard(self.out, ckpt.LAST)  # the next save replaces it from last.prev's place
         if self.step >= self.total:
             raise TrainError(f"run '{self.out}' already finished {self.step} of {self.total} steps; "
                              "raise --steps to train on")
+        if self.best.exhausted:
+            raise TrainError(f"run '{self.out}' stopped early at step {self.step}: {self.cfg.best_metric} did not "
+                             f"improve in {self.best.stale} evals ({self.best.describe()}); pass --early-stop 0 "
+                             f"or a number above {self.best.stale} to train on")
 
     def _zero_sums(self) -> None:
         device = self.dist.device
@@ -163,6 +181,7 @@ class _Run:
             for k, v in losses.items():
                 self.loss_sums[k] += v.detach() / cfg.grad_accum
             self.total_sum += loss.detach() / cfg.grad_accum
+            self.guard.observe(self.step + 1, loss, [losses[h.name] for h in self.heads])
         if cfg.grad_clip > 0:
             self.scaler.unscale_(self.opt)
             torch.nn.utils.clip_grad_norm_(self.raw.parameters(), cfg.grad_clip)
@@ -182,31 +201,62 @@ class _Run:
         speed = (self.step - self.last_log[1]) * self.per_step / max(now - self.last_log[0], 1e-9)
         self.last_log = (now, self.step)
         self._zero_sums()
-        if not math.isfinite(vals[0]):
-            raise TrainError(f"loss became {vals[0]} at step {self.step}; lower --lr or use --precision fp32")
         row = {"step": self.step, "loss": vals[0], "lr": lr, f"{self.unit}_per_s": speed}
         row.update({f"loss_{h.name}": v for h, v in zip(self.heads, vals[1:])})
         return row
 
+    def check_finite(self, tensors: bool) -> None:
+        """Raise TrainError when a loss since the last check (or, with `tensors`, a weight or
+        optimizer state) is NaN or Inf -- before anything of this step is saved."""
+        try:
+            self.guard.check()
+            if tensors:
+                check_tensors(self.raw, self.opt, self.step, self.dist)
+        except NonFinite as e:
+            raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
+
     def save(self, warn: Callable[[str], None]) -> None:
-        """Checkpoint into the run folder (rank 0 writes; every rank's RNG state is kept), then
-        redraw curves.png. A failure to draw is a warning: it must never lose a run."""
+        """Checkpoint into the run folder's last/ (rank 0 writes; every rank's RNG state is kept),
+        then redraw curves.png. A failure to draw is a warning: it must never lose a run."""
         if self.out is None:
             return
-        rngs = ddp.gather_objects(ckpt.rng_state(), self.dist)
+        self.check_finite(tensors=True)
+        rngs = ddp.gather_objects(rng_state(), self.dist)
         if self.dist.is_main:
+            for log in self.logs:  # every row up to this step is on disk before the checkpoint names it
+                log.sync()
+            faults.point("csv", self.step)
             state = {"step": self.step, "total_steps": self.total, "optimizer": self.opt.state_dict(),
                      "scheduler": self.sched.state_dict(),
                      "scaler": self.scaler.state_dict() if self.use_scaler else None,
-                     "loader": self.loader.state_dict(), "rng": rngs, "world": self.dist.world}
-            ckpt.save_checkpoint(self.out, self.raw, state, {"model": self.info.name, "step": str(self.step)})
+                     "loader": self.loader.state_dict(), "rng": rngs, "world": self.dist.world,
+                     "best": self.best.state_dict()}
+            files = {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta()),
+                     ckpt.STATE: ckpt.state_writer(state)}
+            ckpt.commit(self.out, ckpt.LAST, files, self.step, {"model": self.info.name})
+            self.saved_step = self.step
             try:
                 from .plot import plot_curves
 
-                plot_curves(self.out / "metrics.csv", self.out / "curves.png")
+                plot_curves(self.out / METRICS_CSV, self.out / "curves.png")
             except Exception as e:  # noqa: BLE001 - a plotting failure must never lose a run
                 warn(f"warning: could not draw curves.png: {e}")
+            faults.point("curves", self.step)
         ddp.barrier(self.dist)
+
+    def save_best(self) -> None:
+        """best/: the weights of this step, which scored a new best on best_metric (rank 0)."""
+        if self.out is None:
+            return
+        try:
+            check_tensors(self.raw, self.opt, self.step, ddp.DistInfo())  # rank 0 alone: no collective
+        except NonFinite as e:
+            raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
+        ckpt.commit(self.out, ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta())},
+                    self.step, {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
+
+    def _weights_meta(self) -> dict[str, str]:
+        return {"model": self.info.name, "step": str(self.step)}
 
 
 # --------------------------------------------------------------------------
@@ -214,8 +264,8 @@ class _Run:
 
 
 def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None, out_dir: str | Path | None = None,
-          *, val=None, resume: bool = False, stop_after: int | None = None, overrides: dict | None = None,
-          progress: bool = True, live: bool | None = None, stream=None,
+          *, val=None, resume: bool = False, overwrite: bool = False, stop_after: int | None = None,
+          overrides: dict | None = None, progress: bool = True, live: bool | None = None, stream=None,
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train `model` (which carries `.netspec`) under `cfg`.
 
@@ -225,37 +275,74 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     val: the validation Dataset / DataLoader for PyTorch data (default: a Dataset's held-out
         val_fraction; a DataLoader alone trains without validation).
     out_dir: the run folder (None: write nothing -- no metrics, no checkpoints).
-    resume: continue from out_dir/state.pt and model.safetensors.
+    resume: continue from out_dir's last checkpoint.
+    overwrite: train anew into an out_dir that holds a run (else that is a RunError).
     stop_after: stop (with a checkpoint) once this many steps are done in total, as if
         interrupted; a later resume finishes the schedule.
     overrides: the --set values the model was built with, saved in model.json for rebuilding.
     progress / live / stream: show progress (rank 0 only); live forces the rich bar on or off.
     on_step: called on rank 0 after every step with (step, logged values) -- for tests / tools.
-    Raises a NetspecError (TrainError, DataError, CheckpointError, ...) for anything the user can fix.
+    Raises a NetspecError (TrainError, DataError, CheckpointError, RunError, SizeError, ...)
+    for anything the user can fix; the run folder is locked while it runs.
     """
     t_start = time.time()
     cfg = _config(cfg)
     dist = ddp.setup(cfg.device)
     raw = ckpt.unwrap(model)
     info = raw.netspec
-    out = Path(out_dir) if out_dir is not None else None
-    if resume and (out is None or not (out / ckpt.STATE).is_file()):
-        raise TrainError(f"cannot resume: '{out_dir}' has no {ckpt.STATE}")
-    data = _training_data(data, val, raw, cfg, out if resume else None)
-    if cfg.data != data.name:
-        cfg = cfg.replace(data=data.name)
     if not trained_heads(info):
         raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
     if not any(p.requires_grad for p in raw.parameters()):
         raise TrainError(f"every parameter of {info.name} is frozen: nothing to train (check --freeze / frozen=true)"
                          if any(True for _ in raw.parameters()) else f"{info.name} has no parameters to train")
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and (out is None or not ckpt.has_checkpoint(out)):
+        raise TrainError(f"cannot resume: '{out_dir}' has no checkpoint (no {ckpt.LAST}/)")
+    cfg = cfg.replace(best_metric=resolve_metric(info, cfg.best_metric))
+    check_installed(cfg.log)
+    n_params = sum(p.numel() for p in raw.parameters())
+    preflight.check_size(info.name, n_params, cfg, dist.device)
+    writes = out is not None and dist.is_main
+    created = writes and not resume and not out.exists()
+    if writes and not resume:
+        make_run_folder(out)
+    try:
+        with RunLock(out) if writes else nullcontext():
+            if writes:
+                if not resume:
+                    check_new_run(out, overwrite)
+                    clear_run(out)
+                ckpt.remove_temporaries(out)
+                preflight.check_folder(out, n_params, cfg, resume)
+            result = _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress, live, stream,
+                            on_step)
+    except BaseException:
+        if created:  # a run that failed before writing anything (bad data, a mismatch) leaves no folder
+            remove_if_empty(out)
+        raise
+    result.seconds = time.time() - t_start
+    if progress and dist.is_main:
+        summary(info.name, result, stream)
+    ddp.cleanup(dist)
+    return result
 
+
+def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress, live, stream,
+           on_step) -> TrainResult:
+    """train() once the run folder is checked and locked: set up, restore, loop, close the logs."""
+    info = raw.netspec
+    data = _training_data(data, val, raw, cfg, out if resume else None)
+    if cfg.data != data.name:
+        cfg = cfg.replace(data=data.name)
     raw.to(dist.device)
     check_model(raw, data, info)
     seed_all(cfg.seed + dist.rank)  # dropout masks differ per rank, like nanoGPT's seed offset
     run = _Run(raw, cfg, data, dist, out)
+    show = progress and dist.is_main
+    # warnings about the run folder show even without progress: they are about the user's data
+    warn = (lambda text: print(text, file=stream or sys.stderr, flush=True)) if dist.is_main else (lambda text: None)
     if resume:
-        run.restore()
+        run.restore(warn)
     if out is not None and dist.is_main:
         if resume:  # the model, its spec copy and data stay; only the config (more --steps) changes
             save_config(out, cfg)
@@ -265,7 +352,6 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     model = torch.compile(raw) if cfg.compile else raw
     model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
-    show = progress and dist.is_main
     bar = Progress(run.total, run.step, show, cfg.log_every, run.unit, stream=stream, live=live)
     note = precision_note(dist.device, cfg.precision)
     if show and note:
@@ -274,21 +360,24 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
         bar.message(f"{info.name}: {_parameters_text(raw)} on {dist.device}"
                     f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"
                     + (f" (resuming at {run.step})" if resume else ""))
-    if out is not None and dist.is_main:
-        run.csv_file, run.csv = open_metrics(out / "metrics.csv", csv_columns(info, run.unit),
-                                             run.step if resume else None)
     stop = _StopFlag(enabled=not dist.enabled)
     try:
+        if out is not None and dist.is_main:
+            resumed = run.step if resume else None
+            run.logs.append(MetricsCsv(out / METRICS_CSV, csv_columns(info, run.unit), resumed))
+            try:
+                run.logs += [logger_class(name)(out, info, data, resumed) for name in cfg.log]
+            except OSError as e:  # a link planted where the log's folder belongs, a read-only folder
+                raise RunError(f"cannot write the logs into '{out}': '{e.filename}': {e.strerror or e}") from None
+            for log in run.logs:
+                log.start(raw, bar.message)
         result = _loop(run, model, bar, stop, stop_after, on_step)
     finally:
         stop.restore()
         bar.close()
-        if run.csv_file is not None:
-            run.csv_file.close()
-    result.seconds = time.time() - t_start
-    if show:
-        _summary(info.name, result, stream)
-    ddp.cleanup(dist)
+        for log in run.logs:
+            log.close()
+    result.best = run.best.state_dict() if run.best.value is not None else {}
     return result
 
 
@@ -307,26 +396,38 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
         do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
         # Ranks must agree to stop on the same step (stop.set is never set under torchrun).
         want_stop = (stop_after is not None and step >= stop_after) or stop.set
+        if do_log or do_eval or want_stop or do_save:
+            run.check_finite(tensors=False)
         row = run.loss_row(lr) if do_log or do_eval or want_stop else {}
         result.train_loss = row.get("loss", result.train_loss)
+        early = False
         if do_eval:
             if dist.is_main:
                 result.val = evaluate(run.raw, run.data, cfg, device=dist.device)
                 row.update(val_columns(run.info, result.val))
+                if run.best.update(row[cfg.best_metric], step):
+                    run.save_best()
+                for log in run.logs:
+                    log.evaluated(step, run.raw, run.data)
+            early = ddp.broadcast_flag(dist.is_main and run.best.exhausted and step < run.total, dist)
             ddp.barrier(dist)
         if dist.is_main:
-            _report(bar, run.csv, row, run.unit, bool(do_eval), result.val, step)
+            report(bar, run.logs, row, run.unit, bool(do_eval), result.val, step)
             if on_step is not None:
                 on_step(step, row)
+        want_stop = want_stop or early
         if do_save or (want_stop and step < run.total):
-            if run.csv_file is not None:
-                run.csv_file.flush()
             run.save(bar.message)
         if want_stop and step < run.total:
-            result.interrupted = True
-            if dist.is_main and stop.set:
-                bar.message(f"stopped at step {step}; continue with --resume {run.out}" if run.out else
-                            f"stopped at step {step}")
+            if early:
+                result.early_stopped = True
+                bar.message(f"early stop at step {step}: {cfg.best_metric} did not improve in {run.best.stale} "
+                            f"evals ({run.best.describe()}" + (f", in {run.out / ckpt.BEST})" if run.out else ")"))
+            else:
+                result.interrupted = True
+                if dist.is_main and stop.set:
+                    bar.message(f"stopped at step {step}; continue with --resume {run.out}" if run.out else
+                                f"stopped at step {step}")
             break
     return result
 
@@ -364,24 +465,3 @@ def _parameters_text(model: torch.nn.Module) -> str:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return f"{total:,} parameters" + (f" ({trainable:,} trainable)" if trainable != total else "")
-
-
-def _report(bar: Progress, csv_writer, row: dict, unit: str, evaluated: bool, val: dict, step: int) -> None:
-    """A logged row goes to metrics.csv and the progress display; other steps only move the bar."""
-    if not row:
-        bar.update(step)
-        return
-    if csv_writer is not None:
-        csv_writer.writerow({k: csv_value(v) for k, v in row.items()})
-    bar.update(step, f"loss {row['loss']:.4f}  lr {row['lr']:.2e}  {row[f'{unit}_per_s']:,.0f} {unit}/s",
-               force=evaluated)
-    if evaluated:
-        bar.message(f"step {step}: {format_metrics(val)}")
-
-
-def _summary(name: str, r: TrainResult, stream) -> None:
-    where = f" -> {r.out_dir}" if r.out_dir is not None else ""
-    metrics = f"; {format_metrics(r.val)}" if r.val else ""
-    state = "stopped" if r.interrupted else "done"
-    print(f"{state}: {name} {r.step}/{r.total_steps} steps in {format_time(r.seconds)}, loss {r.train_loss:.4f}"
-          f"{metrics}{where}", file=stream or sys.stdout, flush=True)

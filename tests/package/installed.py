@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-wheel"
 TORCH = os.environ.get("TORCH", "torch==2.13.0+cpu")  # as the Makefile pins it
-EXTRAS = "train,lsp,export"  # every user-facing extra: the docs show all of their commands
+EXTRAS = "train,lsp,export,tensorboard"  # every user-facing extra: the docs show all of their commands
 PIP = ["--no-input", "--progress-bar", "off", "--disable-pip-version-check", "-q"]
 
 

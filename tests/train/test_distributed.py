@@ -59,7 +59,7 @@ def test_two_gloo_ranks_stay_identical_and_match_one_process(tmp_path):
     assert any(not torch.equal(r0[k], init[k]) for k in r0)  # and they did train
     # only rank 0 logs and writes the run folder
     run = tmp_path / "mlp"
-    assert (run / "model.safetensors").is_file() and (run / "metrics.csv").is_file()
+    assert (run / "last" / "model.safetensors").is_file() and (run / "metrics.csv").is_file()
     assert p.stdout.count("done: MLP 5/5 steps") == 1
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 6  # header + one row per step, written once

@@ -99,6 +99,28 @@ def test_cli_prints_one_line(hide, tmp_path, capsys):
     assert err == f"error: training needs scikit-learn (the digits data), which the training extras bring: {INSTALL_LINE}\n"
 
 
+def test_a_missing_tensorboard_is_one_line_naming_its_own_extra(hide, tmp_path, capsys):
+    spec = tmp_path / "mlp.nn"
+    spec.write_text("model M():\n    input x: float[B=2, 64]\n    fc: Linear(64, 10)\n    head logits: classify\n")
+    hide("tensorboard")
+    assert netspec_main(["train", str(spec), "--data", "digits", "--steps", "1", "--log", "tensorboard",
+                         "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err == ("error: --log tensorboard needs tensorboard, which the tensorboard extra "
+                                       "brings: pip install 'netspec-nn[tensorboard]'\n")
+    assert not (tmp_path / "r").exists()  # it failed before writing anything
+
+
+def test_the_optional_extras_are_declared():
+    import tomllib
+    from pathlib import Path
+
+    from netspec.train.extras import OPTIONAL
+
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for dist, _, extra in OPTIONAL.values():
+        assert any(r.startswith(dist) for r in extras[extra]) and extra in extras["dev"][0]
+
+
 def test_help_needs_no_extra(hide, capsys):
     hide("yaml", "numpy", "sklearn", "matplotlib", "PIL")
     with pytest.raises(SystemExit) as e:

@@ -48,16 +48,16 @@ def base(tmp_path_factory):
 def test_new_head_with_reinit_and_frozen_body(base, capsys):
     out_dir = base / "ft"
     code, out, err = run(["train", str(base / "small.nn"), "--set", "num_classes=2", "--data", "shapes:2", *QUICK,
-                          "--weights", str(base / "base" / "model.safetensors"), "--reinit", "fc",
+                          "--weights", str(base / "base" / "last" / "model.safetensors"), "--reinit", "fc",
                           "--freeze", "body", "--out", str(out_dir)], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == f"{base / 'base' / 'model.safetensors'}: 9 tensors loaded, 2 re-initialised (fc.weight, fc.bias)"
+    assert lines[0] == f"{base / 'base' / 'last' / 'model.safetensors'}: 9 tensors loaded, 2 re-initialised (fc.weight, fc.bias)"
     assert lines[1].startswith("Small: 1,442 parameters (34 trainable) on cpu; ")
     meta = json.loads((out_dir / "model.json").read_text())
     assert meta["frozen"] == ["body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias", "body.4.weight",
                               "body.4.bias"]
-    start, end = load_file(base / "base" / "model.safetensors"), load_file(out_dir / "model.safetensors")
+    start, end = load_file(base / "base" / "last" / "model.safetensors"), load_file(out_dir / "last" / "model.safetensors")
     for k in meta["frozen"]:
         assert torch.equal(end[k], start[k]), k
     assert end["fc.weight"].shape == (2, 16)
@@ -67,7 +67,7 @@ def test_new_head_with_reinit_and_frozen_body(base, capsys):
     # resuming rebuilds the model from the run folder with the same parameters frozen
     code, out, err = run(["train", "--resume", str(out_dir), "--steps", "5"], capsys)
     assert code == 0, err
-    again = load_file(out_dir / "model.safetensors")
+    again = load_file(out_dir / "last" / "model.safetensors")
     assert all(torch.equal(again[k], start[k]) for k in meta["frozen"])
     assert not torch.equal(again["fc.weight"], end["fc.weight"])
     from netspec.train import load_run
@@ -78,11 +78,11 @@ def test_new_head_with_reinit_and_frozen_body(base, capsys):
 
 def test_strict_false_loads_what_fits_and_prints_a_table(base, capsys):
     code, out, err = run(["train", str(base / "small.nn"), "--set", "num_classes=2", "--data", "shapes:2", *QUICK,
-                          "--weights", str(base / "base" / "model.safetensors"), "--strict", "false",
+                          "--weights", str(base / "base" / "last" / "model.safetensors"), "--strict", "false",
                           "--out", str(base / "loose")], capsys)
     assert code == 0, err
     assert out.splitlines()[:4] == [
-        f"{base / 'base' / 'model.safetensors'}: 9 tensors loaded, 2 left at their initialisation",
+        f"{base / 'base' / 'last' / 'model.safetensors'}: 9 tensors loaded, 2 left at their initialisation",
         "key        model    checkpoint",
         "fc.weight  [2, 16]  [4, 16]     mis-shaped",
         "fc.bias    [2]      [4]         mis-shaped",
@@ -91,7 +91,7 @@ def test_strict_false_loads_what_fits_and_prints_a_table(base, capsys):
 
 def test_strict_error_suggests_reinit(base, capsys):
     code, out, err = run(["train", str(base / "small.nn"), "--set", "num_classes=2", "--data", "shapes:2", *QUICK,
-                          "--weights", str(base / "base" / "model.safetensors"), "--out", str(base / "strict")],
+                          "--weights", str(base / "base" / "last" / "model.safetensors"), "--out", str(base / "strict")],
                          capsys)
     assert code == 1 and out == ""
     assert err.splitlines() == [

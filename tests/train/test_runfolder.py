@@ -159,10 +159,11 @@ def test_training_anew_into_a_run_folder_replaces_its_copy(tmp_path):
     (run / "spec" / "notes.nn").write_text("# mine\n")  # not the copy's: left alone
     second = tmp_path / "second.nn"
     second.write_text(mlp)
-    assert cli("train", second, *args) == 0
+    assert cli("train", second, *args) == 1  # a run is there: replaced only on purpose
+    assert cli("train", second, *args, "--overwrite") == 0
     assert sorted(p.name for p in (run / "spec").rglob("*.nn")) == ["notes.nn", "second.nn"]
     # a spec trained from a run's own copy into that run: read before the old copy goes
-    assert cli("train", run / "spec" / "second.nn", *args) == 0
+    assert cli("train", run / "spec" / "second.nn", *args, "--overwrite") == 0
     assert (run / "spec" / "second.nn").read_text() == mlp
     assert load_run(run)[0].netspec.name == "M"
 

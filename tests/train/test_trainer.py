@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import types
 
 import pytest
 import torch
@@ -92,7 +93,8 @@ def test_train_writes_the_run_folder(tmp_path):
     s = io.StringIO()
     r = train(m, quiet(steps=30, eval_every=10, lr=3e-3), "digits", out, stream=s, live=False)
     assert r.step == 30 and not r.interrupted
-    for f in ("config.yaml", "model.json", "metrics.csv", "curves.png", "model.safetensors", "state.pt"):
+    for f in ("config.yaml", "model.json", "metrics.csv", "curves.png", "last/model.safetensors", "last/state.pt",
+              "last/checkpoint.json", "best/model.safetensors", "best/checkpoint.json"):
         assert (out / f).is_file(), f
     assert yaml.safe_load((out / "config.yaml").read_text())["data"] == "digits"
     meta = json.loads((out / "model.json").read_text())
@@ -128,7 +130,7 @@ def test_resume_is_exact(tmp_path, kind):
 
 
 def test_resume_errors(tmp_path):
-    with pytest.raises(TrainError, match="has no state.pt"):
+    with pytest.raises(TrainError, match=r"has no checkpoint \(no last/\)"):
         train(make("mlp"), quiet(steps=2), "digits", tmp_path, resume=True, progress=False)
     train(make("mlp"), quiet(steps=2), "digits", tmp_path, progress=False)
     with pytest.raises(TrainError, match="already finished 2 of 2 steps"):
@@ -204,7 +206,13 @@ def fake_build(monkeypatch, tmp_path):
                               (HeadInfo("logits", "classify", shape=(2, params["classes"])),))
         return m
 
+    def analyze(path, model=None, overrides=None, **kw):  # the meta-device count before building
+        m = build(path, model, **(overrides or {}))
+        calls.pop()
+        return types.SimpleNamespace(info=m.netspec, num_params=sum(p.numel() for p in m.parameters()))
+
     monkeypatch.setattr(netspec.compiler, "build", build, raising=False)
+    monkeypatch.setattr(netspec.compiler, "analyze", analyze, raising=False)
     monkeypatch.chdir(tmp_path)
     return calls
 
@@ -253,7 +261,7 @@ def test_cli_set_overrides_and_default_out(tmp_path, fake_build, monkeypatch, ca
     assert fake_build[-1][2] == {"classes": 12}
     assert run_cli("train", spec, "--steps", 2, "--batch-size", 8) == 0
     assert run_cli("train", spec, "--steps", 2, "--batch-size", 8) == 0
-    assert (tmp_path / "runs" / "MLP" / "state.pt").is_file() and (tmp_path / "runs" / "MLP-2").is_dir()
+    assert (tmp_path / "runs" / "MLP" / "last" / "state.pt").is_file() and (tmp_path / "runs" / "MLP-2").is_dir()
 
 
 def test_cli_user_errors_exit_1(tmp_path, fake_build, capsys):
@@ -326,7 +334,7 @@ def test_compile_and_bf16_autocast_paths_train_on_cpu(tmp_path):
                            "--eval-every", "4", "--seed", "0"])
     assert code == 0
     from safetensors.torch import load_file
-    w = load_file(str(out / "model.safetensors"))
+    w = load_file(str(out / "last" / "model.safetensors"))
     assert w["fc1.weight"].dtype == torch.float32
     seed_all(0)  # the run built its model right after seeding: the same initial weights
     fresh = netspec.build(spec)

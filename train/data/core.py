@@ -30,6 +30,15 @@ class DataError(NetspecError):
     """Data that cannot be read or does not fit the model. The message is user-facing."""
 
 
+MAX_CLASSES = 100_000  # labels past this are a damaged file, not a dataset (class names are listed)
+MAX_PIXELS = 1 << 26  # pixels per image file (8192 x 8192): larger ones are refused before decoding
+
+
+def bad_file(path, problem: str, name: str, want: "Want") -> DataError:
+    """A DataError naming the file, what is wrong with it, the data source and the spec input it feeds."""
+    return DataError(f"{path}: {problem} (data '{name}' for input '{want.input}' of {want.model})")
+
+
 @dataclass(frozen=True)
 class Want:
     """What the model needs, read from its ModelInfo (see `want.want_from_info`)."""

@@ -1,4 +1,6 @@
-"""Image classification sources: digits (built in), MNIST idx, CIFAR-10 batches, image folders.
+"""Image classification sources: digits (built in) and image folders, and what every image
+source shares: in-memory splits, shift augmentation, normalisation (MNIST: mnist.py,
+CIFAR-10: cifar.py).
 
 All of them give labels for classify heads and the image itself for
 reconstruct heads; none has masks or regression targets (use `shapes`).
@@ -8,15 +10,15 @@ mean and std.
 """
 from __future__ import annotations
 
-import gzip
-import pickle
 import re
+import warnings
 from pathlib import Path
 
 import torch
 
 from ..extras import require
-from .core import Data, DataError, Split, Want, seeded_rng, fit_images, image_stats, split_indices
+from .core import (MAX_PIXELS, Data, DataError, Split, Want, bad_file, fit_images, image_stats, seeded_rng,
+                   split_indices)
 
 np = require("numpy")
 
@@ -75,7 +77,7 @@ class ArraySplit(Split):
         return {"x": x, "y": self.labels[j]}
 
 
-def _array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tensor, scale: float,
+def array_data(name: str, want: Want, images: torch.Tensor, labels: torch.Tensor, scale: float,
                 train_idx: np.ndarray, val_idx: np.ndarray, class_names: list[str], seed: int,
                 val_images: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
                 augment: bool = False) -> Data:
@@ -95,140 +97,65 @@ def load_digits(name: str, want: Want, seed: int, val_fraction: float, augment: 
     images = torch.as_tensor(d.images, dtype=torch.float32).unsqueeze(1)  # [1797, 1, 8, 8], 0..16
     labels = torch.as_tensor(d.target, dtype=torch.int64)
     tr, va = split_indices(len(labels), val_fraction, seed)
-    return _array_data(name, want, images, labels, 1 / 16, tr, va, [str(i) for i in range(10)], seed,
+    return array_data(name, want, images, labels, 1 / 16, tr, va, [str(i) for i in range(10)], seed,
                        augment=augment)
 
 
 # --------------------------------------------------------------------------
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
+def open_image(path: Path, name: str, want: Want):
+    """An image file opened (its header read, nothing decoded) and checked: readable by Pillow,
+    at most MAX_PIXELS pixels. Raises DataError naming the file and the spec input."""
+    Image = require("PIL.Image")
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:  # unreadable, or a damaged .gz
-        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})")
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path}: not an idx file (bad magic number)")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if raw[2] not in dtypes:
-        raise DataError(f"{path}: unknown idx element type 0x{raw[2]:02x}")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} but holds {data.size} values")
-    return data.reshape(dims)
+        with warnings.catch_warnings():  # our cap is below Pillow's warning threshold
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as e:
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
+        raise bad_file(path, f"image of {size} is over the cap of {MAX_PIXELS:,} pixels", name, want) from None
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow's ways to say "not an image it reads"
+        raise bad_file(path, f"cannot read image ({e})", name, want) from None
+    w, h = im.size
+    if w * h > MAX_PIXELS or w < 1 or h < 1:
+        im.close()
+        raise bad_file(path, f"image of {w}x{h} = {w * h:,} pixels is over the cap of {MAX_PIXELS:,} pixels"
+                       if w * h > MAX_PIXELS else f"image of {w}x{h} pixels is empty", name, want)
+    return im
 
 
-def _find(folder: Path, split: str, what: str) -> Path | None:
-    pat = re.compile(rf"^{split}[-_.]{what}[-_.]idx\d[-_.]ubyte(\.gz)?$", re.I)
-    hits = sorted(p for p in folder.iterdir() if pat.match(p.name))
-    return hits[0] if hits else None
-
-
-def load_mnist(name: str, want: Want, seed: int, val_fraction: float, folder: Path, augment: bool = False) -> Data:
-    tr_img, tr_lab = _find(folder, "train", "images"), _find(folder, "train", "labels")
-    if tr_img is None or tr_lab is None:
-        raise DataError(f"{folder}: no MNIST train-images-idx3-ubyte / train-labels-idx1-ubyte (optionally .gz)")
-    images, labels = _read_idx(tr_img), _read_idx(tr_lab)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
-    img_t = torch.from_numpy(images.copy()).unsqueeze(1)
-    lab_t = torch.from_numpy(labels.astype(np.int64))
-    te_img, te_lab = _find(folder, "t10k", "images") or _find(folder, "test", "images"), \
-        _find(folder, "t10k", "labels") or _find(folder, "test", "labels")
-    n_classes = int(labels.max()) + 1
-    names = [str(i) for i in range(n_classes)]
-    if te_img is not None and te_lab is not None:
-        # The official test set is the validation split; the train set is all for training.
-        vi, vl = _read_idx(te_img), _read_idx(te_lab)
-        vi_t, vl_t = torch.from_numpy(vi.copy()).unsqueeze(1), torch.from_numpy(vl.astype(np.int64))
-        return _array_data(name, want, img_t, lab_t, 1 / 255, np.arange(len(lab_t)), np.arange(len(vl_t)),
-                           names, seed, vi_t, vl_t, augment=augment)
-    tr, va = split_indices(len(lab_t), val_fraction, seed)
-    return _array_data(name, want, img_t, lab_t, 1 / 255, tr, va, names, seed, augment=augment)
-
-
-# --------------------------------------------------------------------------
-
-
-def _unpickle(path: Path) -> dict:
-    # CIFAR-10 "python version" batches are pickles. Unpickling runs code from the
-    # file, so the folder must be trusted input, like any script you run.
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except Exception as e:  # noqa: BLE001 - any failure means "not a CIFAR batch"
-        raise DataError(f"{path}: cannot read as a CIFAR-10 python batch ({e})")
-
-
-def _cifar_arrays(batches: list[dict], path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        data = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches])
-        labels = np.concatenate([np.asarray(b.get(b"labels", b.get(b"fine_labels")), dtype=np.int64)
-                                 for b in batches])
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{path}: CIFAR batch without data/labels ({e})")
-    if data.ndim != 2 or data.shape[1] % 3 != 0:
-        raise DataError(f"{path}: CIFAR data has shape {data.shape}, expected [N, 3*H*W]")
-    side = int(round((data.shape[1] // 3) ** 0.5))
-    return torch.from_numpy(data.reshape(-1, 3, side, side).copy()), torch.from_numpy(labels)
-
-
-def load_cifar10(name: str, want: Want, seed: int, val_fraction: float, folder: Path, augment: bool = False) -> Data:
-    train_files = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
-    if not train_files:
-        raise DataError(f"{folder}: no CIFAR-10 data_batch_* files")
-    images, labels = _cifar_arrays([_unpickle(p) for p in train_files], folder)
-    meta = folder / "batches.meta"
-    names = None
-    if meta.exists():
-        m = _unpickle(meta)
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in m.get(b"label_names", [])] or None
-    n_classes = max(int(labels.max()) + 1, len(names or []))
-    names = names or [str(i) for i in range(n_classes)]
-    test = folder / "test_batch"
-    if test.exists():
-        vi, vl = _cifar_arrays([_unpickle(test)], test)
-        return _array_data(name, want, images, labels, 1 / 255, np.arange(len(labels)), np.arange(len(vl)),
-                           names, seed, vi, vl, augment=augment)
-    tr, va = split_indices(len(labels), val_fraction, seed)
-    return _array_data(name, want, images, labels, 1 / 255, tr, va, names, seed, augment=augment)
-
-
-# --------------------------------------------------------------------------
-
-
-def read_images(files: list[Path], want: Want) -> torch.Tensor:
+def read_images(files: list[Path], want: Want, name: str = "images") -> torch.Tensor:
     """Image files -> [N, C, H, W] floats in [0, 1]: grey or RGB as the model takes them, at its
-    H x W (flat inputs: at the files' own size, which must then agree)."""
+    H x W (flat inputs: at the files' own size, which must then agree). Each file is checked
+    before it is decoded (open_image); `name` is the data source, for messages."""
     Image = require("PIL.Image")
     mode = "L" if want.channels == 1 and want.kind == "image" else "RGB"
     h, w = (want.height, want.width) if want.kind == "image" else (0, 0)
     out = []
     for f in files:
         try:
-            with Image.open(f) as im:
+            with open_image(f, name, want) as im:
                 im = im.convert(mode)
                 if h and w and im.size != (w, h):
                     im = im.resize((w, h), Image.BILINEAR)
                 a = np.asarray(im, dtype=np.uint8)
-        except (OSError, ValueError) as e:  # unreadable, not an image, or a decompression bomb
-            raise DataError(f"{f}: cannot read image ({e})")
+        except (OSError, SyntaxError, ValueError) as e:  # a header that reads, a body that does not
+            raise bad_file(f, f"cannot decode image ({e})", name, want) from None
         out.append(torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1))
     if len({tuple(t.shape) for t in out}) > 1:
-        raise DataError("images of different sizes cannot feed a flat input; resize the folder first")
+        raise DataError(f"data '{name}': images of different sizes cannot feed the flat input "
+                        f"'{want.input}' of {want.model}; resize the folder first")
     return torch.stack(out).float() / 255
 
 
 class FolderSplit(Split):
     """Image files decoded on demand (folders can be larger than memory)."""
 
-    def __init__(self, files: list[Path], labels: torch.Tensor, idx: np.ndarray, want: Want,
+    def __init__(self, files: list[Path], labels: torch.Tensor, idx: np.ndarray, want: Want, name: str,
                  mean: float = 0.0, std: float = 1.0):
-        self.files, self.labels, self.idx, self.want = files, labels, idx, want
+        self.files, self.labels, self.idx, self.want, self.name = files, labels, idx, want, name
         self.mean, self.std = mean, std
         self.shifts: Shifts | None = None
 
@@ -236,7 +163,7 @@ class FolderSplit(Split):
         return len(self.idx)
 
     def raw(self, indices) -> torch.Tensor:
-        return read_images([self.files[j] for j in self.idx[np.asarray(indices)]], self.want)
+        return read_images([self.files[j] for j in self.idx[np.asarray(indices)]], self.want, self.name)
 
     def batch(self, indices, epoch=0):
         rows = np.asarray(indices)
@@ -258,10 +185,12 @@ def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: P
         labels += [c] * len(found)
     if not files:
         raise DataError(f"{folder}: the class folders hold no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for f in files:  # every header, before training: a bad file an hour in would lose the hour
+        open_image(f, name, want).close()
     lab = torch.tensor(labels, dtype=torch.int64)
     tr, va = split_indices(len(files), val_fraction, seed)
-    train = FolderSplit(files, lab, tr, want)
-    val = FolderSplit(files, lab, va, want)
+    train = FolderSplit(files, lab, tr, want, name)
+    val = FolderSplit(files, lab, va, want, name)
     return _labelled_images(name, train, val, want, classes, seed, augment, stats_limit=256)
 
 

@@ -114,14 +114,14 @@ def _load_images(name: str, kind: str, arg: str | None, want: Want, cfg, vf: flo
         from .figures import load_shapes
 
         return load_shapes(name, want, cfg.seed, int(arg) if arg else None)
-    from . import images
+    from . import cifar, images, mnist
 
     if kind == "digits":
         return images.load_digits(name, want, cfg.seed, vf, cfg.augment)
     folder = Path(arg)
     if not folder.is_dir():
         raise DataError(f"data '{name}': '{arg}' is not a folder")
-    loader = {"mnist": images.load_mnist, "cifar10": images.load_cifar10, "images": images.load_folder}[kind]
+    loader = {"mnist": mnist.load_mnist, "cifar10": cifar.load_cifar10, "images": images.load_folder}[kind]
     return loader(name, want, cfg.seed, vf, folder, cfg.augment)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..extras import require
-from .core import Data, DataError, Split, Want, seeded_rng
+from .core import Data, DataError, Split, Want, bad_file, seeded_rng
 
 np = require("numpy")
 
@@ -100,7 +100,11 @@ def load_text(name: str, want: Want, seed: int, val_fraction: float, path: Path,
         raise DataError(f"cannot read text file '{path}': {e.strerror or e}")
     if vocab_kind == "bytes" and vocab is None:
         return _token_data(name, want, np.frombuffer(raw, dtype=np.uint8), None, seed, val_fraction)
-    text = raw.decode("utf-8", errors="replace")
+    try:  # characters need an encoding; a wrong guess would silently train on U+FFFD
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise bad_file(path, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); convert it to "
+                             "UTF-8, or train on its bytes (--vocab bytes)", name, want) from None
     if vocab is None:
         vocab = sorted(set(text))
     index = {c: i for i, c in enumerate(vocab)}
