@@ -181,12 +181,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _quiet_stdout() -> None:
     """After a closed pipe, Python's last flush at exit would complain again: point stdout at nothing."""
+    import os
+
     try:
-        import os
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's or an embedder's stream)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
         pass
+    finally:
+        os.close(devnull)
 
 
 def _run(args, debug: bool) -> int:

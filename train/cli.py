@@ -345,8 +345,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     """netspec sample RUN_DIR --prompt TEXT"""
     from .runfolder import load_run, read_vocab
-    from .sampling import complete_text
+    from .sampling import check_settings, complete_text
 
+    check_settings(args.tokens, args.temperature, args.top_k, args.seed)
     model, cfg, _ = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     sys.stdout.write(complete_text(model, args.prompt, vocab=read_vocab(args.run_dir), seq_len=cfg.seq_len,
                                    tokens=args.tokens, temperature=args.temperature, top_k=args.top_k,
@@ -358,10 +359,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """netspec predict RUN_DIR INPUT... [--json]"""
     from .predict import format_result, open_run, read_inputs, run_samples
     from .runfolder import RunError
-    from .sampling import complete_text
+    from .sampling import check_settings, complete_text
 
     if args.top < 1 or args.batch_size < 1:
         raise RunError(f"{'--top' if args.top < 1 else '--batch-size'} must be at least 1")
+    check_settings(args.tokens, args.temperature, args.top_k, args.seed)
     run = open_run(args.run_dir, args.device, args.checkpoint)
     if run.want.kind == "tokens":
         texts = [complete_text(run.model, prompt, vocab=run.vocab, seq_len=run.seq_len, tokens=args.tokens,

@@ -37,7 +37,7 @@ CONFIG_YAML = "config.yaml"
 METRICS_CSV = "metrics.csv"
 # What training writes besides the spec copy: an earlier run's are removed before training
 # anew into its folder (`overwrite`), so no stale checkpoint, log or curve outlives it.
-RUN_FILES = (CONFIG_YAML, MODEL_JSON, VOCAB_JSON, DATA_JSON, METRICS_CSV, "curves.png", "last", "last.prev", "best",
+RUN_FILES = (CONFIG_YAML, MODEL_JSON, VOCAB_JSON, METRICS_CSV, "curves.png", DATA_JSON, "last", "last.prev", "best",
              "best.prev", "tensorboard", "model.safetensors", "state.pt")
 
 

@@ -58,6 +58,18 @@ def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_siz
 MAX_TOKENS = 1_000_000  # tokens one `sample` generates at most: a slip past it would run for days
 
 
+def check_settings(tokens: int, temperature: float, top_k: int | None, seed: int | None) -> None:
+    """The sampling flags, checked before a run is opened."""
+    if not 0 <= tokens <= MAX_TOKENS:
+        raise NetspecError(f"--tokens must be between 0 and {MAX_TOKENS:,}, got {tokens}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise NetspecError(f"--temperature must be a positive number, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise NetspecError(f"--top-k must be at least 1, got {top_k}")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise NetspecError(f"--seed must be between 0 and 2**63-1, got {seed}")
+
+
 def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | None, seq_len: int | None,
                   tokens: int, temperature: float, top_k: int | None, seed: int | None) -> str:
     """`prompt` and its continuation by `tokens` tokens from the model's (first) lm head, in the
@@ -69,14 +81,7 @@ def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | Non
     heads = sampling_heads(info)
     if not heads:
         raise NetspecError(f"{info.name} has no lm head to sample from")
-    if not 0 <= tokens <= MAX_TOKENS:
-        raise NetspecError(f"--tokens must be between 0 and {MAX_TOKENS:,}, got {tokens}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise NetspecError(f"--temperature must be a positive number, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise NetspecError(f"--top-k must be at least 1, got {top_k}")
-    if seed is not None and not 0 <= seed < 2**63:
-        raise NetspecError(f"--seed must be between 0 and 2**63-1, got {seed}")
+    check_settings(tokens, temperature, top_k, seed)
     codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
     ids = codec.encode(prompt)
     if not ids:

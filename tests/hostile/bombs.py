@@ -123,7 +123,9 @@ BOMBS: dict[str, tuple[object, str]] = {
     "import_dev_zero": ('import "/dev/zero"\n' + HEAD + TAIL,
                 'cannot import "/dev/zero": an import names a .nn spec file'),
     "name_hole_code": (_body("layer{\"); import os; (\"}: ReLU()"),
-                "which is not a name (letters, digits and '_', not starting with a digit)"),
+                "a label must be a name or a non-negative integer, got 'layer); import os; ('"),
+    "value_name_hole_code": (_body("x{\"); import os; (\"} = 3"),
+                             "which is not a name (letters, digits and '_', not starting with a digit)"),
     "keyword_label": (_body("lambda: ReLU()"),
                 "'lambda' is a Python keyword and cannot name a layer or group"),
 }
