@@ -12,6 +12,7 @@ with 1,000 layers (issue 9: under 1 s beyond torch's import).
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -87,8 +88,13 @@ def processes(repeats: int = 5) -> None:
 
 
 def main(argv) -> None:
-    stages([int(a) for a in argv] or [10, 100, 1000, 10000])
-    processes()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("sizes", nargs="*", type=int, default=[10, 100, 1000, 10000], metavar="N",
+                   help="layers per generated spec (default: 10 100 1000 10000)")
+    p.add_argument("--repeats", type=int, default=5, metavar="N", help="runs per process timing (best of N)")
+    args = p.parse_args(argv)
+    stages(args.sizes)
+    processes(args.repeats)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def _output_error(path, e: Exception):
     reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
     if isinstance(e, IsADirectoryError) or (isinstance(e, OSError) and os.path.isdir(path)):
         reason = "it is a directory; give a file name"
-    return NetspecError(f"cannot write {path}: {reason}")
+    return NetspecError(f"cannot write '{path}': {reason}")
 
 
 def cmd_render(args) -> int:

@@ -105,7 +105,7 @@ def test_a_closed_pipe_keeps_the_exit_status(tmp_path, command, status):
 def test_outputs_that_cannot_be_written_are_plain_errors(tmp_path, capsys):
     spec = Path(__file__).resolve().parents[2] / "specs" / "mlp.nn"
     code, _, err = run(["compile", spec, "-o", tmp_path], capsys)
-    assert code == 1 and err == f"error: cannot write {tmp_path}: it is a directory; give a file name\n"
+    assert code == 1 and err == f"error: cannot write '{tmp_path}': it is a directory; give a file name\n"
     code, _, err = run(["render", spec, "-o", tmp_path / "x.jpg"], capsys)
     assert code == 1 and err == "error: cannot render to 'x.jpg': use one of .svg, .png, .pdf, .dot\n"
     with pytest.raises(SystemExit):

@@ -49,7 +49,7 @@ def test_train_takes_set_before_its_file(tmp_path, capsys):
     code, out, err = run(["train", "--set", "num_classes=10", LENET, "--steps", "1", "--eval-every", "0",
                           "--out", str(tmp_path / "run")], capsys)
     assert code == 0, err
-    assert (tmp_path / "run" / "model.safetensors").is_file()
+    assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
 
 
 # ---------------------------------------------------------------- one error per bad --set
