@@ -60,16 +60,24 @@ def _eval_args(p):
     p.add_argument("--batches", type=int, metavar="N", help="cap on validation batches (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--judge", metavar="RUN_DIR", help="a generator's run: let this classifier run label "
+                   "1000 samples (classes covered, mean top-class probability)")
     return cmd_eval
 
 
 def _sample_args(p):
-    p.description = "Generate text from a run whose model has an lm head."
+    p.description = ("Generate from a run: text continuing --prompt (an lm head), the target decoded for the "
+                     "source --prompt (a seq2seq head: printed alone), or a grid of images (an adversarial "
+                     "head: written to --out).")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--prompt", required=True, metavar="TEXT")
-    p.add_argument("--tokens", type=int, default=200, metavar="N", help="tokens to generate (default 200)")
+    p.add_argument("--prompt", metavar="TEXT", help="the text to continue (lm) or the source (seq2seq)")
+    p.add_argument("--tokens", type=int, default=200, metavar="N",
+                   help="tokens to generate at most (default 200; a seq2seq target also ends at <eos>)")
     p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="softmax temperature (default 0.8)")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K likeliest only")
+    p.add_argument("--greedy", action="store_true", help="take the likeliest token each time (no sampling)")
+    p.add_argument("--out", "-o", metavar="PNG", help="adversarial: the image file to write (default samples.png)")
+    p.add_argument("--count", type=int, default=64, metavar="N", help="adversarial: samples in the grid (default 64)")
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     return cmd_sample
@@ -176,6 +184,8 @@ def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
 def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) of a new run of FILE."""
     from ..dsl.params import parse_input_shapes
+    from ..dsl.errors import NetspecError
+    from .adversarial import generator_overrides
     from .config import load_config
     from .runfolder import RunError, build_model
     from .trainer import seed_all
@@ -185,7 +195,14 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     cfg = _config_with(load_config(args.config), flags, clear)
     overrides = parse_set(args.set)
     seed_all(cfg.seed)  # the same seed gives the same initial weights
-    model = build_model(args.file, args.model, overrides, parse_input_shapes(args.input) or None)
+    shapes = parse_input_shapes(args.input) or None
+    try:
+        model = build_model(args.file, args.model, overrides, shapes)
+    except NetspecError:  # a generator's --set values may be its critic's: the trainer builds the critic
+        mine = generator_overrides(args.file, args.model, overrides)
+        if mine is None:
+            raise
+        model = build_model(args.file, args.model, mine, shapes)
     if args.weights:
         from ..compiler import load_weights
 
@@ -197,17 +214,29 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """netspec eval RUN_DIR [--data SOURCE] [--json]"""
+    """netspec eval RUN_DIR [--data SOURCE] [--json] [--judge RUN_DIR]"""
+    from . import adversarial
     from .data import load_data
-    from .validation import evaluate
     from .heads import trained_heads
     from .metrics import METRICS
-    from .runfolder import load_run, read_vocab
+    from .runfolder import RunError, load_run, read_vocab
+    from .validation import evaluate
 
     model, cfg, meta = load_run(args.run_dir, device=args.device)
+    info = model.netspec
     source = args.data or meta.get("data") or cfg.data
-    data = load_data(source, model.netspec, cfg, model=model, vocab=read_vocab(args.run_dir))
-    res = evaluate(model, data, cfg, max_batches=args.batches or 0)
+    gan = adversarial.adversarial_head(info)
+    if args.judge and gan is None:
+        raise RunError(f"--judge rates a generator's samples, but {info.name} has no adversarial head")
+    if gan is not None:  # the critic's verdicts, and a classifier's on the samples
+        critic = adversarial.load_critic(args.run_dir, info, next(model.parameters()).device)
+        data = adversarial.critic_data(source, info, critic, cfg)
+        res = adversarial.evaluate_pair(model, critic, gan.name, data, cfg, max_batches=args.batches or 0)
+        judged = adversarial.judge(model, gan.name, args.judge) if args.judge else None
+    else:
+        data = load_data(source, info, cfg, model=model, vocab=read_vocab(args.run_dir))
+        res = evaluate(model, data, cfg, max_batches=args.batches or 0)
+        judged = None
     if args.json:
         obj = {k: res[k] for k in ("loss", *METRICS) if k in res}
         heads: dict[str, dict] = {}
@@ -217,42 +246,105 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 heads.setdefault(h, {})[m] = v
         if len(heads) > 1:
             obj["heads"] = heads
+        if judged is not None:
+            obj["judge"] = judged
         print(json.dumps(obj))
-    else:
-        print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
-        one_head = len(trained_heads(model.netspec)) == 1
-        for k, v in res.items():
-            if "/" not in k or not one_head:
-                print(f"  {k:<22} {v:.4f}")
+        return 0
+    print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
+    one_head = len(trained_heads(info)) == 1 and gan is None
+    for k, v in res.items():
+        if "/" not in k or not one_head:
+            print(f"  {k:<22} {v:.4f}")
+    if judged is not None:
+        print(f"{args.judge} labels {judged['samples']} samples: {judged['classes_covered']} of "
+              f"{judged['classes']} classes covered (>= 1% each), mean top-class probability "
+              f"{judged['mean_top_probability']:.3f}")
+        print("  " + "  ".join(f"{k}: {v:.1%}" for k, v in judged["class_shares"].items()))
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """netspec sample RUN_DIR --prompt TEXT"""
+    """netspec sample RUN_DIR [--prompt TEXT] [-o PNG]"""
     import torch
 
-    from .data import Data, want_from_info
-    from .runfolder import RunError, load_run, read_vocab
-    from .sampling import generate, sampling_heads
+    from .runfolder import RunError, load_run
+    from .heads import trained_heads
 
     model, cfg, meta = load_run(args.run_dir, device=args.device)
     info = model.netspec
-    heads = sampling_heads(info)
-    if not heads:
-        raise RunError(f"{info.name} has no lm head to sample from")
+    head = next((h for h in trained_heads(info) if h.task in SAMPLERS), None)
+    if head is None:
+        raise RunError(f"{info.name} has no lm, seq2seq or adversarial head to sample from")
     if args.tokens < 0:
         raise RunError("--tokens must not be negative")
     if args.temperature <= 0:
         raise RunError("--temperature must be positive")
-    vocab = read_vocab(args.run_dir)
-    codec = Data(name="", kind="tokens", train=None, val=None, want=None, vocab=vocab)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    return SAMPLERS[head.task](args, model, cfg, meta, head)
+
+
+def _prompt_ids(args: argparse.Namespace, codec) -> list[int]:
+    from .runfolder import RunError
+
+    if args.prompt is None:
+        raise RunError("sampling this run needs --prompt TEXT")
     ids = codec.encode(args.prompt)
     if not ids:
         raise RunError("--prompt must not be empty")
-    block = want_from_info(info, cfg.seq_len).seq_len
-    if args.seed is not None:
-        torch.manual_seed(args.seed)
+    return ids
+
+
+def _codec(args: argparse.Namespace):
+    from .data import Data
+    from .runfolder import read_vocab
+
+    return Data(name="", kind="tokens", train=None, val=None, want=None, vocab=read_vocab(args.run_dir))
+
+
+def _sample_text(args, model, cfg, meta, head) -> int:
+    """An lm head: the prompt and its continuation."""
+    from .data import want_from_info
+    from .sampling import generate
+
+    codec = _codec(args)
+    ids = _prompt_ids(args, codec)
+    block = want_from_info(model.netspec, cfg.seq_len).seq_len
     out = generate(model, ids, args.tokens, block_size=block, temperature=args.temperature, top_k=args.top_k,
-                   head=heads[0].name, vocab_size=len(vocab) if vocab is not None else 256)
+                   head=head.name, vocab_size=len(codec.vocab) if codec.vocab is not None else 256,
+                   greedy=args.greedy)
     sys.stdout.write(codec.decode(out) + "\n")
     return 0
+
+
+def _sample_target(args, model, cfg, meta, head) -> int:
+    """A seq2seq head: the target decoded for the prompt as source, alone."""
+    from .data.seq2seq import SPECIALS
+    from .runfolder import RunError
+    from .sampling import translate
+
+    codec = _codec(args)
+    if codec.vocab is None or not set(SPECIALS) <= set(codec.vocab):
+        raise RunError(f"'{args.run_dir}' has no seq2seq vocabulary (vocab.json with {', '.join(SPECIALS)})")
+    specials = {s.strip("<>"): codec.vocab.index(s) for s in SPECIALS}
+    ids = _prompt_ids(args, codec)
+    out = translate(model, ids, head=head.name, specials=specials, max_tokens=args.tokens,
+                    temperature=args.temperature, top_k=args.top_k, greedy=args.greedy)
+    sys.stdout.write(codec.decode(out) + "\n")
+    return 0
+
+
+def _sample_images(args, model, cfg, meta, head) -> int:
+    """An adversarial head: a grid of generated images, written to --out."""
+    from .adversarial import sample_grid
+    from .runfolder import RunError
+
+    if args.count < 1:
+        raise RunError("--count must be at least 1")
+    path = sample_grid(model, head.name, args.count, Path(args.out or "samples.png"))
+    print(f"wrote {args.count} samples of {model.netspec.name} to {path}")
+    return 0
+
+
+# head task -> how `netspec sample` generates from it
+SAMPLERS = {"lm": _sample_text, "seq2seq": _sample_target, "adversarial": _sample_images}

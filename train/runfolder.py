@@ -72,8 +72,10 @@ def save_config(out_dir: Path, cfg: RunConfig) -> None:
     _write(out_dir / CONFIG_YAML, cfg.to_yaml())
 
 
-def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict | None) -> None:
-    """config.yaml, the spec copy, model.json and vocab.json of a new run (data: its `Data`)."""
+def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict | None,
+                    extra: dict | None = None) -> None:
+    """config.yaml, the spec copy, model.json and vocab.json of a new run (data: its `Data`;
+    extra: more keys for model.json, such as an adversarial run's critic)."""
     make_run_folder(out_dir)
     save_config(out_dir, cfg)
     copy = copy_spec(info, out_dir, replacing=_earlier_copy(out_dir))
@@ -88,6 +90,7 @@ def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict |
         "inputs": [{"name": i.name, "dtype": i.dtype, "dims": _jsonable(i.dims), "shape": list(i.shape)}
                    for i in info.inputs],
         "heads": [{"name": h.name, "task": h.task, "weight": h.weight} for h in info.heads],
+        **_jsonable(extra or {}),
     }
     _write(out_dir / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
     if data.vocab is not None:

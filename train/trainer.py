@@ -31,16 +31,18 @@ from typing import Any, Callable
 
 import torch
 
-from ..dsl.errors import NetspecError
 from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
+from .errors import TrainError
 from .config import RunConfig
 from .data import Data, Loader, check_model, load_data
 from .validation import evaluate
 from .extras import require
-from .heads import trained_heads
+from .grids import draw
+from .heads import task_of, trained_heads
 from .metrics import format_metrics
+from .objectives import objectives, training_view
 from .optim import Schedule, make_optimizer, resolve_steps
 from .precision import autocast
 from .runfolder import read_vocab, save_config, write_run_files
@@ -48,10 +50,6 @@ from .runlog import Progress, csv_columns, csv_value, format_time, open_metrics,
 from .tasks import head_losses, total_loss
 
 np = require("numpy")
-
-class TrainError(NetspecError):
-    """A run that cannot start (e.g. resuming a folder without a checkpoint). User-facing message."""
-
 
 @dataclass
 class TrainResult:
@@ -107,6 +105,7 @@ class _Run:
     def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None):
         self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
         self.heads = trained_heads(self.info)
+        self.objectives = objectives(raw, self.info, data.counts)  # each head's loss (objectives.py)
         self.loader = Loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
                              num_workers=cfg.num_workers)
         self.total = resolve_steps(cfg, self.loader)
@@ -115,7 +114,7 @@ class _Run:
         self.use_scaler = cfg.precision == "fp16" and dist.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
         self.step = 0
-        self.unit = "tokens" if data.kind == "tokens" else "samples"
+        self.unit = "tokens" if data.kind == "tokens" else "words" if data.kind == "ids" else "samples"
         self.per_step = cfg.batch_size * cfg.grad_accum * dist.world * (data.want.seq_len if data.kind == "tokens"
                                                                          else 1)
         self._zero_sums()
@@ -154,8 +153,8 @@ class _Run:
             sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
                 with autocast(device, cfg.precision):
-                    out = model(batch["x"])
-                losses = head_losses(self.info, out, batch)
+                    out = model(*self.data.model_inputs(batch))
+                losses = head_losses(self.info, out, batch, self.objectives)
                 loss = total_loss(self.info, losses)
                 self.scaler.scale(loss / cfg.grad_accum).backward()
             for k, v in losses.items():
@@ -228,12 +227,18 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
     Raises a NetspecError (TrainError, DataError, CheckpointError, ...) for anything the user can fix.
     """
     t_start = time.time()
-    dist = ddp.setup(cfg.device)
     raw = ckpt.unwrap(model)
     info = raw.netspec
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not (out / ckpt.STATE).is_file()):
         raise TrainError(f"cannot resume: '{out_dir}' has no {ckpt.STATE}")
+    from . import adversarial  # imported here: it builds on this module's parts
+
+    if adversarial.adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
+        return adversarial.train_pair(raw, cfg, data, out, resume=resume, stop_after=stop_after,
+                                      overrides=overrides, progress=progress, live=live, stream=stream,
+                                      on_step=on_step)
+    dist = ddp.setup(cfg.device)
     data = _training_data(data, raw, cfg, out if resume else None)
     if cfg.data != data.name:
         cfg = cfg.replace(data=data.name)
@@ -251,7 +256,8 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
             save_config(out, cfg)
         else:
             write_run_files(out, info, cfg, data, overrides)
-    model = torch.compile(raw) if cfg.compile else raw
+    model = training_view(raw, info, run.objectives)  # raw, unless a head applies its last layer itself
+    model = torch.compile(model) if cfg.compile else model
     model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
     show = progress and dist.is_main
@@ -297,8 +303,9 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
         result.train_loss = row.get("loss", result.train_loss)
         if do_eval:
             if dist.is_main:
-                result.val = evaluate(run.raw, run.data, cfg, device=dist.device)
+                result.val = evaluate(run.raw, run.data, cfg, device=dist.device, objectives=run.objectives)
                 row.update(val_columns(run.info, result.val))
+                _draw_figures(run, step, bar.message)
             ddp.barrier(dist)
         if dist.is_main:
             _report(bar, run.csv, row, run.unit, bool(do_eval), result.val, step)
@@ -315,6 +322,19 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
                             f"stopped at step {step}")
             break
     return result
+
+
+def _draw_figures(run: _Run, step: int, warn: Callable[[str], None]) -> None:
+    """Each head's figure (grids.py) for this validation pass, into the run folder. A failure to
+    draw is a warning: it must never lose a run."""
+    if run.out is None:
+        return
+    for h in run.heads:
+        if task_of(h).figure:
+            try:
+                draw(task_of(h).figure, run.raw, h.name, run.data, run.dist.device, run.cfg.seed, run.out, step)
+            except Exception as e:  # noqa: BLE001 - a drawing failure must never lose a run
+                warn(f"warning: could not draw the {task_of(h).figure} of head '{h.name}': {e}")
 
 
 def _training_data(data: Data | str | None, raw: torch.nn.Module, cfg: RunConfig, resumed: Path | None) -> Data:
