@@ -88,7 +88,9 @@ def training_view(model: torch.nn.Module, info, objs: dict[str, Objective]) -> t
     heads = {h: nodes[n.name] for h, n in _head_nodes(model, info).items()}
     swap = {heads[h]: heads[h].args[0] for h in cut}
     out.args = (fx.node.map_arg(out.args[0], lambda n: swap.get(n, n)),)
-    graph.eliminate_dead_code()
+    for node in swap:
+        if not node.users:  # the layer's output fed only the head: never compute it
+            graph.erase_node(node)
     view = fx.GraphModule(model, graph)
     for target in cut.values():  # kept as submodules, so DistributedDataParallel syncs their gradients
         view.add_submodule(target, model.get_submodule(target))

@@ -68,7 +68,8 @@ def translate(model: torch.nn.Module, src: list[int], *, head: str, specials: di
     """Decode a seq2seq head's target for the source ids `src`, one token at a time from <bos>
     until <eos> or max_tokens: greedily (the likeliest token) or by sampling. The source is padded
     to the model's source length, as in training; the decoder input to its target length when that
-    is fixed (causal attention never looks ahead). Returns the target ids, without <bos>/<eos>."""
+    is fixed (causal attention never looks ahead). A target has at most T - 2 tokens, as in training.
+    Returns the target ids, without <bos>/<eos>."""
     raw = ckpt.unwrap(model)
     info = raw.netspec
     h = next(x for x in info.heads if x.name == head)
@@ -84,7 +85,7 @@ def translate(model: torch.nn.Module, src: list[int], *, head: str, specials: di
     raw.eval()
     seq = [specials["bos"]]
     try:
-        while len(seq) - 1 < max_tokens and len(seq) < T:
+        while len(seq) - 1 < max_tokens and len(seq) < T - 1:  # targets of training fit T with <bos>, <eos>
             tgt = torch.tensor(seq + ([specials["pad"]] * (T - len(seq)) if fixed else []), device=device)[None]
             inputs = [src_t, tgt] if s_at < t_at else [tgt, src_t]
             logits = outputs_by_head(raw(*inputs), info)[head][0, len(seq) - 1].float()

@@ -1,7 +1,7 @@
 """`seq2seq:TASK`: generated character-level pairs for encoder-decoder models.
 
     reverse   a string of 1..L lowercase letters -> the string reversed
-    add       "123+45=" (two numbers below 1000) -> "168"
+    add       "123+456=" (two 3-digit numbers) -> "579"
 
 A batch holds `src` [B, S] (the source, padded with <pad>) for the encoder and `x`
 [B, T] for the decoder: <bos>, the target, <eos>, then <pad>. The decoder reads `x`
@@ -49,7 +49,8 @@ def _reverse(rng: np.random.Generator, s_max: int, t_max: int) -> tuple[str, str
 
 
 def _add(rng: np.random.Generator, s_max: int, t_max: int) -> tuple[str, str]:
-    a, b = (int(v) for v in rng.integers(0, 10 ** ADD_DIGITS, size=2))
+    # both numbers have exactly ADD_DIGITS digits, so each digit has its place in every source
+    a, b = (int(v) for v in rng.integers(10 ** (ADD_DIGITS - 1), 10 ** ADD_DIGITS, size=2))
     return f"{a}+{b}=", str(a + b)
 
 

@@ -65,10 +65,12 @@ def corpus(root: str | None = None) -> tuple[str, ...]:
         for m in TEXT.finditer(src):
             words += _words(m.group(2) if m.group(2) is not None else m.group(3))
     topics = base / "pydoc_data" / "topics.py"
-    try:  # the reference manual's text: string constants of one dict literal, parsed, not run
+    try:  # the reference manual's text: the values of one dict literal, parsed, not run
         for node in ast.walk(ast.parse(topics.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                words += _words(node.value)
+            if isinstance(node, ast.Dict):
+                for v in node.values:
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                        words += _words(v.value)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         pass
     if not words:
