@@ -28,7 +28,7 @@ from .config import RunConfig
 from .data import Data, Loader, eval_batches, load_data
 from .errors import TrainError
 from .grids import draw, fixed_noise, image_grid, to_unit
-from .heads import head_arg, outputs_by_head, task_of, trained_heads
+from .heads import head_arg, outputs_by_head, task_of, trained_heads, unknown_task
 from .losses import critic_loss, nonsaturating
 from .metrics import HeadMeter, format_metrics
 from .optim import Schedule, make_optimizer, resolve_steps
@@ -123,7 +123,7 @@ def evaluate_pair(gen: torch.nn.Module, critic: torch.nn.Module, head: str, data
                   max_batches: int | None = None) -> dict[str, float]:
     """The generator's loss on fixed noise, the critic's loss, and how real the critic believes
     real and generated samples are (`d_real`, `d_fake`), over (a capped part of) the validation split.
-    Keys as `validation.evaluate` gives them, plus `critic/loss`."""
+    Keys as `validation.evaluate` gives them, plus `critic_loss`."""
     info = gen.netspec
     h = next(x for x in info.heads if x.name == head)
     device = next(gen.parameters()).device
@@ -145,7 +145,7 @@ def evaluate_pair(gen: torch.nn.Module, critic: torch.nn.Module, head: str, data
     finally:
         gen.train(was[0]), critic.train(was[1])
     r = meter.result()
-    res = {"loss": h.weight * r["loss"], "critic/loss": critic_sum / max(1, n)}
+    res = {"loss": h.weight * r["loss"], "critic_loss": critic_sum / max(1, n)}
     for k, v in r.items():
         res[f"{h.name}/{k}"] = v
         if k != "loss":
@@ -249,6 +249,9 @@ def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, ou
     if cfg.precision == "fp16":
         raise TrainError("adversarial training runs in fp32 or bf16")
     info = gen.netspec
+    problem = unknown_task(info)
+    if problem:
+        raise TrainError(problem)
     head = adversarial_head(info)
     if resume:
         from .runfolder import read_meta
@@ -301,7 +304,7 @@ def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, ou
             if do_eval:
                 result.val = evaluate_pair(gen, critic, head.name, real, cfg)
                 row.update(val_columns(info, result.val))
-                row["val_loss_critic"] = result.val["critic/loss"]
+                row["val_loss_critic"] = result.val["critic_loss"]
                 if out is not None:
                     try:
                         draw("samples", gen, head.name, real, dist.device, cfg.seed, out, step)
@@ -313,7 +316,7 @@ def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, ou
                 bar.update(step, f"loss {row['loss']:.4f}  critic {row['loss_critic']:.4f}  lr {lr:.2e}  "
                                  f"{row['samples_per_s']:,.0f} samples/s", force=bool(do_eval))
                 if do_eval:
-                    bar.message(f"step {step}: {format_metrics(result.val)}  critic {result.val['critic/loss']:.4f}")
+                    bar.message(f"step {step}: {format_metrics(result.val)}  critic {result.val['critic_loss']:.4f}")
             else:
                 bar.update(step)
             if on_step is not None:

@@ -238,7 +238,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         res = evaluate(model, data, cfg, max_batches=args.batches or 0)
         judged = None
     if args.json:
-        obj = {k: res[k] for k in ("loss", *METRICS) if k in res}
+        obj = {k: res[k] for k in ("loss", "critic_loss", *METRICS) if k in res}
         heads: dict[str, dict] = {}
         for k, v in res.items():
             if "/" in k:

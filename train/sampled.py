@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -91,6 +92,8 @@ class HuffmanTree:
     def to(self, device) -> "HuffmanTree":
         return HuffmanTree(self.nodes.to(device), self.signs.to(device), self.length.to(device))
 
+    _paths = None  # the sparse path matrix, built on first use (all_log_probs)
+
     def log_prob(self, h: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, targets: torch.Tensor):
         """log p(target | h) [N] under the tree."""
         nodes, signs = self.nodes[targets], self.signs[targets]  # [N, L]
@@ -99,15 +102,23 @@ class HuffmanTree:
 
     def all_log_probs(self, h: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         """log p(c | h) for every class c: [N, C] (as costly as a full softmax; for validation)."""
-        C, L = self.nodes.shape
+        C = self.nodes.shape[0]
         s = F.linear(h, W[: C - 1], b[: C - 1] if b is not None else None)  # [N, C-1] every inner node
-        step = max(1, (1 << 22) // max(1, len(h) * L))  # classes per chunk: [N, step, L] stays small
-        out = []
-        for c0 in range(0, C, step):
-            signs = self.signs[c0 : c0 + step]
-            picked = s[:, self.nodes[c0 : c0 + step]]  # [N, step, L]
-            out.append((F.logsigmoid(signs * picked) * (signs != 0)).sum(-1))
-        return torch.cat(out, 1)
+        turns = torch.cat([F.logsigmoid(-s), F.logsigmoid(s)], 1)  # [N, 2(C-1)]: each way at each node
+        return torch.sparse.mm(self._path_matrix(), turns.T).T  # each class sums the turns on its path
+
+    def _path_matrix(self) -> torch.Tensor:
+        """Sparse [C, 2(C-1)]: row c has a 1 at (node, way) for every turn of class c's path."""
+        if getattr(self, "_paths", None) is None:
+            C = self.nodes.shape[0]
+            keep = self.signs != 0  # row-major: each class's turns in path order
+            cols = torch.where(self.signs > 0, self.nodes + (C - 1), self.nodes)[keep]
+            crow = torch.cat([self.length.new_zeros(1), torch.cumsum(self.length, 0)])  # rows are in order
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what makes this fast
+                warnings.simplefilter("ignore")
+                self._paths = torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols), device=cols.device),
+                                                      (C, 2 * (C - 1)))
+        return self._paths
 
 
 def hierarchical_softmax(h, W, b, targets, tree: HuffmanTree) -> torch.Tensor:
