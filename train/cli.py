@@ -16,10 +16,11 @@ from typing import Any
 
 
 EPILOG_TRAIN = """\
-data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR
-             (a bare path is detected; without --data a built-in source that fits the heads)
+data SOURCE: digits | shapes[:K] | pycode | pywords | seq2seq:reverse | seq2seq:add | moving[:K]
+             | text:FILE | images:DIR | mnist:DIR | cifar10:DIR
+             (a bare path is detected; without --data a built-in source that fits the model)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
-             model.safetensors state.pt
+             model.safetensors state.pt figures/ (reconstructions, samples) critic.safetensors (a GAN's)
 """
 
 
@@ -251,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(obj))
         return 0
     print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
-    one_head = len(trained_heads(info)) == 1 and gan is None
+    one_head = len(trained_heads(info)) == 1
     for k, v in res.items():
         if "/" not in k or not one_head:
             print(f"  {k:<22} {v:.4f}")

@@ -141,3 +141,18 @@ def test_pywords_vocabulary_follows_the_head():
     too_big = ModelInfo("SG", "<t>", {}, info.inputs, (HeadInfo("context", "classify", shape=(4, 10 ** 6)),))
     with pytest.raises(DataError, match=r"data 'pywords' has \d+ distinct words, but head of SG outputs 1000000"):
         load_data("pywords", too_big)
+
+
+def test_every_source_is_listed_and_defaults_follow_the_inputs():
+    from netspec.train.cli import EPILOG_TRAIN
+    from netspec.train.data import SOURCES, default_source, want_from_info
+
+    for name in SOURCES:
+        assert name in EPILOG_TRAIN, name
+    ids = ModelInfo("SG", "<t>", {}, (InputInfo("w", "int64", ("B",), (4,)),),
+                    (HeadInfo("c", "classify", shape=(4, 50)),))
+    two = ModelInfo("S2S", "<t>", {}, (InputInfo("s", "int64", ("B", "S"), (2, 8)),
+                                       InputInfo("t", "int64", ("B", "T"), (2, 6))),
+                    (HeadInfo("y", "seq2seq", target="t", shape=(2, 6, 20)),))
+    assert [default_source(want_from_info(i)) for i in (ids, two, video_info())] == \
+        ["pywords", "seq2seq:reverse", "moving"]
