@@ -9,10 +9,11 @@ samples (binary cross-entropy, `losses.critic_loss`), then the generator one ste
 critic's verdict on those samples (the non-saturating loss, `losses.nonsaturating`).
 
 The loop reuses the trainer's parts -- Loader, optimizer and schedule, checkpoints, progress
-and metrics.csv -- with a second optimizer. `--set` sets the generator's parameters; the
-critic is built with its defaults. The run folder holds the generator as model.safetensors
-and the critic as critic.safetensors; state.pt both optimizers; every validation pass draws
-`figures/samples_<step>.png` from fixed noise. One process (no torchrun), one micro-batch a step.
+and metrics.csv -- with a second optimizer; pair.py builds and checks the pair (`--set` values
+go to the model that has the parameter). The run folder holds the generator as
+model.safetensors and the critic as critic.safetensors; state.pt both optimizers; every
+validation pass draws `figures/samples_<step>.png` from fixed noise. One process (no torchrun),
+one micro-batch a step.
 """
 from __future__ import annotations
 
@@ -25,97 +26,18 @@ import torch
 from . import checkpoint as ckpt
 from . import distributed as ddp
 from .config import RunConfig
-from .data import Data, Loader, eval_batches, load_data
+from .data import Data, Loader, eval_batches
 from .errors import TrainError
-from .grids import draw, fixed_noise, image_grid, to_unit
-from .heads import head_arg, outputs_by_head, task_of, trained_heads, unknown_task
+from .grids import draw, fixed_noise
+from .heads import outputs_by_head, task_of
 from .losses import critic_loss, nonsaturating
 from .metrics import HeadMeter, format_metrics
 from .optim import Schedule, make_optimizer, resolve_steps
+from .pair import CRITIC_WEIGHTS, adversarial_head, build_critic, check_pair, critic_data, noise, split_overrides
 from .precision import autocast
-from .runfolder import build_model, save_config, write_run_files
+from .runfolder import save_config, write_run_files
 from .runlog import Progress, csv_columns, csv_value, open_metrics, val_columns
 from .trainer import TrainResult, _StopFlag, _summary, seed_all
-
-CRITIC_WEIGHTS = "critic.safetensors"
-
-
-def adversarial_head(info):
-    """The generator's adversarial head, or None."""
-    return next((h for h in trained_heads(info) if h.task == "adversarial"), None)
-
-
-def critic_name(info) -> str:
-    head = adversarial_head(info)
-    name = head_arg(head, "critic")
-    if name == info.name:
-        raise TrainError(f"head '{head.name}' of {info.name}: a model cannot be its own critic")
-    return name
-
-
-def generator_overrides(spec, model: str | None, overrides: dict, extra_paths=()) -> dict | None:
-    """The --set values a generator takes when the others are its critic's (see `critic_overrides`),
-    or None when `model` has no adversarial head or every value is its own."""
-    from .. import compiler
-
-    if not overrides or str(spec) == "-":  # standard input can be read once only
-        return None
-    info = compiler.analyze(str(spec), model, extra_paths=extra_paths).info
-    if adversarial_head(info) is None:
-        return None
-    critic = compiler.analyze(info.source, critic_name(info), extra_paths=info.search_path).info
-    # a value neither model has stays with the generator, whose build names it
-    mine = {k: v for k, v in overrides.items() if k in info.params or k not in critic.params}
-    return mine if mine != overrides else None
-
-
-def build_critic(info, overrides: dict | None = None) -> torch.nn.Module:
-    """The critic an adversarial head names, built from the generator's spec file (overrides: its
-    --set values)."""
-    return build_model(info.source, critic_name(info), overrides or {}, extra_paths=info.search_path)
-
-
-def load_critic(run_dir: str | Path, info, device="cpu") -> torch.nn.Module:
-    """A GAN run's critic, rebuilt from the run's spec copy (the generator's `info`) with the
-    overrides model.json keeps, its weights loaded."""
-    from .runfolder import read_meta
-
-    overrides = (read_meta(run_dir).get("critic") or {}).get("overrides") or {}
-    critic = build_critic(info, overrides).to(device)
-    ckpt.load_weights_file(critic, Path(run_dir) / CRITIC_WEIGHTS)
-    return critic
-
-
-def critic_data(source: str | None, gen_info, critic: torch.nn.Module, cfg: RunConfig) -> Data:
-    """The real samples, shaped for the critic's input in the adversarial task's pixel scale."""
-    pixels = task_of(adversarial_head(gen_info)).pixels
-    return load_data(source, critic.netspec, cfg, model=critic, pixels=pixels)
-
-
-def noise(info, n: int, device) -> torch.Tensor:
-    """n standard normal vectors shaped like the generator's input."""
-    return torch.randn(n, *info.inputs[0].shape[1:], device=device)
-
-
-@torch.no_grad()
-def check_pair(gen: torch.nn.Module, critic: torch.nn.Module, head: str, data: Data) -> None:
-    """The generator's samples fit the critic's input, and the critic gives one logit per sample."""
-    gi, ci = gen.netspec, critic.netspec
-    device = next(gen.parameters()).device
-    real = data.val.batch([0, 1], 0)["x"].to(device)
-    was = (gen.training, critic.training)
-    gen.eval(), critic.eval()
-    try:
-        fake = outputs_by_head(gen(noise(gi, 2, device)), gi)[head]
-        if tuple(fake.shape[1:]) != tuple(real.shape[1:]):
-            raise TrainError(f"head '{head}' of {gi.name} outputs {list(fake.shape)}, but its critic {ci.name} "
-                             f"takes {list(real.shape)} (input '{ci.inputs[0].name}')")
-        score = critic(fake)
-        if not isinstance(score, torch.Tensor) or score.numel() != 2:
-            raise TrainError(f"critic {ci.name} must give one logit per sample ([B, 1] or [B]), got "
-                             f"{list(score.shape) if isinstance(score, torch.Tensor) else type(score).__name__}")
-    finally:
-        gen.train(was[0]), critic.train(was[1])
 
 
 @torch.no_grad()
@@ -248,19 +170,14 @@ def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, ou
         raise TrainError("adversarial training takes one batch per step; set grad_accum to 1")
     if cfg.precision == "fp16":
         raise TrainError("adversarial training runs in fp32 or bf16")
-    info = gen.netspec
-    problem = unknown_task(info)
-    if problem:
-        raise TrainError(problem)
+    info = gen.netspec  # trainer.train has checked its heads' tasks
     head = adversarial_head(info)
     if resume:
         from .runfolder import read_meta
 
         critic_over = (read_meta(out).get("critic") or {}).get("overrides") or {}
     else:
-        critic_params = build_model(info.source, critic_name(info), {}, extra_paths=info.search_path).netspec.params
-        critic_over = {k: v for k, v in (overrides or {}).items() if k in critic_params}
-        overrides = {k: v for k, v in (overrides or {}).items() if k in info.params} if overrides else overrides
+        overrides, critic_over = split_overrides(info, overrides)
     critic = build_critic(info, critic_over)
     if isinstance(data, Data):
         real = data
@@ -340,64 +257,3 @@ def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, ou
     if progress:
         _summary(info.name, result, stream)
     return result
-
-
-# --------------------------------------------------------------------------
-# After training: samples and a classifier's verdict on them
-
-
-@torch.no_grad()
-def generate_images(gen: torch.nn.Module, head: str, n: int, seed: int | None = None) -> torch.Tensor:
-    """n samples [n, C, H, W] as the generator gives them (eval mode), from noise drawn from
-    `seed` (None: torch's global generator)."""
-    info = gen.netspec
-    device = next(gen.parameters()).device
-    z = fixed_noise(info, n, seed).to(device) if seed is not None else noise(info, n, device)
-    was = gen.training
-    gen.eval()
-    try:
-        return outputs_by_head(gen(z), info)[head].float().cpu()
-    finally:
-        gen.train(was)
-
-
-def sample_grid(gen: torch.nn.Module, head: str, n: int, path: Path) -> Path:
-    """n samples in rows of 8 (signed pixels shown as [0, 1]), written to `path` as a PNG."""
-    imgs = to_unit_signed(generate_images(gen, head, n))
-    rows = [imgs[i : i + 8] for i in range(0, n, 8)]
-    if len(rows[-1]) < len(rows[0]):  # a short last row, padded with white
-        pad = torch.ones(len(rows[0]) - len(rows[-1]), *imgs.shape[1:])
-        rows[-1] = torch.cat([rows[-1], pad])
-    return image_grid(rows, path)
-
-
-def to_unit_signed(x: torch.Tensor) -> torch.Tensor:
-    """Pixels of the adversarial task's scale, [-1, 1], as [0, 1]."""
-    return ((x + 1) / 2).clamp(0, 1)
-
-
-@torch.no_grad()
-def judge(gen: torch.nn.Module, head: str, classifier_run: str | Path, n: int = 1000, seed: int = 0,
-          covered_share: float = 0.01) -> dict:
-    """What a classifier trained by netspec (a run folder with a classify head) makes of n samples:
-    the share of samples per class (by their likeliest class), how many classes hold at least
-    `covered_share` of them, and the mean probability of each sample's likeliest class."""
-    from .data.core import fit_images
-    from .runfolder import RunError, load_run
-
-    model, cfg, meta = load_run(classifier_run)
-    heads = [h for h in trained_heads(model.netspec) if h.task == "classify"]
-    if not heads:
-        raise RunError(f"'{classifier_run}' has no classify head to judge samples with")
-    data = load_data(meta.get("data") or cfg.data, model.netspec, cfg, model=model)
-    imgs = to_unit_signed(generate_images(gen, head, n, seed))
-    x = fit_images(imgs, data.want, data.val.mean, data.val.std)
-    model.eval()
-    probs = torch.cat([torch.softmax(outputs_by_head(model(x[i : i + 256]), model.netspec)[heads[0].name].float(), -1)
-                       for i in range(0, n, 256)])
-    top, cls = probs.max(1)
-    shares = torch.bincount(cls, minlength=probs.shape[1]).double() / n
-    names = data.class_names or [str(i) for i in range(probs.shape[1])]
-    return {"samples": n, "classes": len(names), "classes_covered": int((shares >= covered_share).sum()),
-            "mean_top_probability": float(top.mean()),
-            "class_shares": {names[i]: round(float(s), 4) for i, s in enumerate(shares)}}

@@ -186,7 +186,7 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) of a new run of FILE."""
     from ..dsl.params import parse_input_shapes
     from ..dsl.errors import NetspecError
-    from .adversarial import generator_overrides
+    from .pair import generator_overrides
     from .config import load_config
     from .runfolder import RunError, build_model
     from .trainer import seed_all
@@ -216,7 +216,7 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """netspec eval RUN_DIR [--data SOURCE] [--json] [--judge RUN_DIR]"""
-    from . import adversarial
+    from . import adversarial, judge, pair
     from .data import load_data
     from .heads import trained_heads
     from .metrics import METRICS
@@ -226,14 +226,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model, cfg, meta = load_run(args.run_dir, device=args.device)
     info = model.netspec
     source = args.data or meta.get("data") or cfg.data
-    gan = adversarial.adversarial_head(info)
+    gan = pair.adversarial_head(info)
     if args.judge and gan is None:
         raise RunError(f"--judge rates a generator's samples, but {info.name} has no adversarial head")
     if gan is not None:  # the critic's verdicts, and a classifier's on the samples
-        critic = adversarial.load_critic(args.run_dir, info, next(model.parameters()).device)
-        data = adversarial.critic_data(source, info, critic, cfg)
+        critic = pair.load_critic(args.run_dir, info, next(model.parameters()).device)
+        data = pair.critic_data(source, info, critic, cfg)
         res = adversarial.evaluate_pair(model, critic, gan.name, data, cfg, max_batches=args.batches or 0)
-        judged = adversarial.judge(model, gan.name, args.judge) if args.judge else None
+        judged = judge.judge(model, gan.name, args.judge) if args.judge else None
     else:
         data = load_data(source, info, cfg, model=model, vocab=read_vocab(args.run_dir))
         res = evaluate(model, data, cfg, max_batches=args.batches or 0)
@@ -337,7 +337,7 @@ def _sample_target(args, model, cfg, meta, head) -> int:
 
 def _sample_images(args, model, cfg, meta, head) -> int:
     """An adversarial head: a grid of generated images, written to --out."""
-    from .adversarial import sample_grid
+    from .judge import sample_grid
     from .runfolder import RunError
 
     if args.count < 1:

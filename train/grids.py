@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from .extras import require
+from .heads import outputs_by_head
 
 FOLDER = "figures"
 MIN_SIDE = 56  # small images are scaled up by a whole factor to at least this many pixels
@@ -45,8 +46,6 @@ def image_grid(rows: list[torch.Tensor], path: Path) -> Path:
 @torch.no_grad()
 def reconstructions(model: torch.nn.Module, head: str, data, device, seed: int) -> list[torch.Tensor]:
     """The first 8 validation images above the model's reconstructions of them."""
-    from .heads import outputs_by_head
-
     batch = data.val.batch(list(range(min(8, len(data.val)))), 0)
     xs = [t.to(device) for t in data.model_inputs(batch)]
     out = outputs_by_head(model(*xs), model.netspec)[head]
@@ -58,8 +57,6 @@ def reconstructions(model: torch.nn.Module, head: str, data, device, seed: int) 
 def samples(model: torch.nn.Module, head: str, data, device, seed: int) -> list[torch.Tensor]:
     """An 8 x 8 grid of a generator's samples from fixed noise (the same every pass, so the
     pictures of a run show one set of samples improving)."""
-    from .heads import outputs_by_head
-
     z = fixed_noise(model.netspec, 64, seed).to(device)
     out = outputs_by_head(model(z), model.netspec)[head].cpu()
     return [to_unit(r, data) for r in out.reshape(8, 8, *out.shape[1:])]

@@ -40,10 +40,11 @@ from .data import Data, Loader, check_model, load_data
 from .validation import evaluate
 from .extras import require
 from .grids import draw
-from .heads import task_of, trained_heads
+from .heads import task_of, trained_heads, unknown_task
 from .metrics import format_metrics
 from .objectives import objectives, training_view
 from .optim import Schedule, make_optimizer, resolve_steps
+from .pair import adversarial_head
 from .precision import autocast
 from .runfolder import read_vocab, save_config, write_run_files
 from .runlog import Progress, csv_columns, csv_value, format_time, open_metrics, val_columns
@@ -232,9 +233,12 @@ def train(model: torch.nn.Module, cfg: RunConfig, data: Data | str | None = None
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not (out / ckpt.STATE).is_file()):
         raise TrainError(f"cannot resume: '{out_dir}' has no {ckpt.STATE}")
-    from . import adversarial  # imported here: it builds on this module's parts
+    problem = unknown_task(info)  # an unknown task, or task arguments its row rejects
+    if problem:
+        raise TrainError(problem)
+    if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
+        from . import adversarial  # imported here: it builds on this module's parts
 
-    if adversarial.adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
         return adversarial.train_pair(raw, cfg, data, out, resume=resume, stop_after=stop_after,
                                       overrides=overrides, progress=progress, live=live, stream=stream,
                                       on_step=on_step)

@@ -16,7 +16,7 @@ import torch
 import netspec
 from netspec.cli import main as cli_main
 from netspec.train import load_run
-from netspec.train.adversarial import build_critic, generator_overrides, load_critic
+from netspec.train.pair import generator_overrides, load_critic
 from netspec.train.config import RunConfig
 from netspec.train.data import load_data
 from netspec.train.errors import TrainError

@@ -121,7 +121,7 @@ OUTPUTS: dict[str, OutputRule] = {
     "values": OutputRule(("image", "flat"), lambda s: {"target_dim": int(s[-1]) if len(s) >= 2 else 1},
                          _target_count, _values_layout),
     # a generator's sample: its input is noise the trainer draws, the data feeds its critic, and
-    # netspec.train.adversarial checks the sample against the critic's input
+    # netspec.train.pair checks the sample against the critic's input
     "sample": OutputRule(("flat",), None, _no_count, _any_layout),
 }
 
