@@ -330,7 +330,8 @@ def _sample_target(args, model, cfg, meta, head) -> int:
     specials = {s.strip("<>"): codec.vocab.index(s) for s in SPECIALS}
     ids = _prompt_ids(args, codec)
     out = translate(model, ids, head=head.name, specials=specials, max_tokens=args.tokens,
-                    temperature=args.temperature, top_k=args.top_k, greedy=args.greedy)
+                    temperature=args.temperature, top_k=args.top_k, greedy=args.greedy,
+                    vocab_size=len(codec.vocab))
     sys.stdout.write(codec.decode(out) + "\n")
     return 0
 

@@ -64,11 +64,14 @@ def generate(model: torch.nn.Module, ids: list[int], n_tokens: int, *, block_siz
 
 @torch.no_grad()
 def translate(model: torch.nn.Module, src: list[int], *, head: str, specials: dict[str, int], max_tokens: int,
-              temperature: float = 1.0, top_k: int | None = None, greedy: bool = False) -> list[int]:
+              temperature: float = 1.0, top_k: int | None = None, greedy: bool = False,
+              vocab_size: int | None = None) -> list[int]:
     """Decode a seq2seq head's target for the source ids `src`, one token at a time from <bos>
     until <eos> or max_tokens: greedily (the likeliest token) or by sampling. The source is padded
     to the model's source length, as in training; the decoder input to its target length when that
     is fixed (causal attention never looks ahead). A target has at most T - 2 tokens, as in training.
+    Only tokens a target can hold are drawn: never <pad> or <bos>, nor ids from vocab_size up (a
+    model whose output is wider than the run's vocabulary).
     Returns the target ids, without <bos>/<eos>."""
     raw = ckpt.unwrap(model)
     info = raw.netspec
@@ -89,6 +92,9 @@ def translate(model: torch.nn.Module, src: list[int], *, head: str, specials: di
             tgt = torch.tensor(seq + ([specials["pad"]] * (T - len(seq)) if fixed else []), device=device)[None]
             inputs = [src_t, tgt] if s_at < t_at else [tgt, src_t]
             logits = outputs_by_head(raw(*inputs), info)[head][0, len(seq) - 1].float()
+            if vocab_size is not None:
+                logits = logits[:vocab_size]
+            logits[[specials["pad"], specials["bos"]]] = float("-inf")
             nxt = _greedy_or_sampled(logits, temperature, top_k, greedy)
             if nxt == specials["eos"]:
                 break

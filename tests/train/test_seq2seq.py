@@ -133,14 +133,14 @@ def test_greedy_decoding_follows_the_likeliest_tokens():
     torch.manual_seed(0)
     ids = translate(m, [3, 4, 5], head="logits", specials={"pad": 0, "bos": 1, "eos": 2}, max_tokens=10,
                     greedy=True)
-    assert len(ids) <= 4 and 2 not in ids  # at most T - 2 tokens, <eos> not returned
-    # by hand: the same greedy steps through the model
+    assert len(ids) <= 4 and not {0, 1, 2} & set(ids)  # at most T - 2 tokens, no <pad>/<bos>, <eos> not returned
+    # by hand: the same greedy steps through the model, never choosing <pad> or <bos>
     src = torch.tensor([[3, 4, 5, 0, 0, 0, 0, 0]])
     seq = [1]
     m.eval()
     for _ in range(len(ids) + 1):
         tgt = torch.tensor([seq + [0] * (6 - len(seq))])
-        nxt = int(m(src, tgt)[0, len(seq) - 1].argmax())
+        nxt = int(m(src, tgt)[0, len(seq) - 1, 2:].argmax()) + 2
         if nxt == 2 or len(seq) == 5:  # <eos>, or T - 2 = 4 tokens decoded
             break
         seq.append(nxt)
