@@ -144,7 +144,7 @@ def test_the_loss_argument_is_checked_against_the_task_row():
 
 def test_a_bad_loss_argument_stops_training_with_the_head_named(tmp_path):
     m = skipgram(tmp_path, loss="hs")
-    with pytest.raises(Exception) as e:
+    with pytest.raises(TrainError) as e:
         train(m, RunConfig(steps=1), "pywords", None, progress=False)
     assert str(e.value) == ("head 'context' of SkipGram: classify: loss must be one of softmax, "
                             "hierarchical_softmax, nce, negative_sampling, got 'hs'")
@@ -219,3 +219,13 @@ def test_each_loss_trains_a_skipgram_on_pywords(tmp_path, loss):
     assert 0 <= r.val["accuracy"] <= 1
     data = load_data("pywords", m.netspec)
     assert data.num_classes == 300 and data.class_names[:3] == ["the", "a", "to"]
+
+
+def test_sources_give_class_frequencies_for_the_output_losses():
+    from tests.train.fixtures import make
+
+    digits = load_data("digits", make("mlp").netspec)
+    assert digits.counts.sum() == len(digits.train) and len(digits.counts) == 10
+    text = load_data("pycode", make("lm").netspec)
+    assert len(text.counts) == 256 and text.counts.sum() == len(text.train.tokens)
+    assert text.counts[ord("e")] > text.counts[ord("Q")]
