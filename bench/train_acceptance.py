@@ -89,6 +89,7 @@ class Command:
     judge: str | None = None  # GAN: the classifier run that labels its samples
     summary: str | None = None  # FILE [--model M]: report parameters and MACs per sample
     samples: list[str] = field(default_factory=list)  # --prompt values to decode greedily after training
+    also: list[str] = field(default_factory=list)  # more keys of `netspec eval --json` to show
 
 
 COMMANDS = {c.name: c for c in (
@@ -101,9 +102,9 @@ COMMANDS = {c.name: c for c in (
     Command("add", "specs/transformer.nn --data seq2seq:add --input src=1x8 tgt=1x6 "
             "--set src_vocab=16 tgt_vocab=16 --steps 1500", "exact_match", 0.90, samples=["123+456="]),
     Command("video3d", "specs/video.nn --model Conv3dClassifier --data moving --steps 300 --batch-size 32",
-            "accuracy", None, summary="specs/video.nn --model Conv3dClassifier"),
+            "accuracy", None, summary="specs/video.nn --model Conv3dClassifier", also=["loss"]),
     Command("video21d", "specs/video.nn --model R2Plus1dClassifier --data moving --steps 300 --batch-size 32",
-            "accuracy", None, summary="specs/video.nn --model R2Plus1dClassifier"),
+            "accuracy", None, summary="specs/video.nn --model R2Plus1dClassifier", also=["loss"]),
     Command("charrnn", "specs/char_rnn.nn --set vocab=256 --data pycode --steps 500 --batch-size 32", "loss",
             None, summary="specs/char_rnn.nn --set vocab=256"),
     Command("gptrnn", "specs/gpt_outline.nn --set block_size=100 --data pycode --steps 500 --batch-size 32",
@@ -252,6 +253,7 @@ def run_command(c: Command, out_root: Path, env: dict) -> tuple[bool, str]:
                  "accuracy": f"validation accuracy **{value:.1%}**",
                  "loss": f"validation loss **{value:.3f}** nats/byte"}[c.metric]
         parts.append(shown)
+        parts += [f"validation {k} {res[k]:.4f}" for k in c.also]
     if c.summary:
         info = json.loads(netspec_cli(["summary", *shlex.split(c.summary), "--json"], env))
         parts.append(f"{info['params']:,} parameters, {info['macs'] / 1e6:,.1f}M MACs per sample")
