@@ -3,7 +3,8 @@
 `output NAME [= expr]` and `head NAME [= expr] [: task(args)]` become the block's
 `Output`s. A head's task is a row of dsl/tasks.py:TASKS, and its arguments are checked
 against that row like a layer's against its schema: keywords the task takes, values of
-their kind (`weight=` a number >= 0, `target=` an input of the model).
+their kind (`weight=` a number >= 0, `target=` an input of the model, `loss=` one of the
+output losses, `critic=` a model of the file).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from . import ast as A
 from .errors import Span, did_you_mean
 from .ir import Output, Ref
 from .state import BodyState
-from .tasks import TASKS
+from .tasks import ARG_KINDS, TASKS
 from .values import ERR, format_value, has_err
 
 
@@ -38,24 +39,40 @@ def head(b: BodyState, s: A.Head) -> None:
         v = _task_arg(b, arg, a)
         if v is not ERR:
             task_args[a.name] = v
+    given = {a.name for a in s.task_args}
+    for t in task.args if task is not None else ():
+        if t.required and t.name not in given:
+            b.diags.error(f"task '{s.task}' needs {t.name}=... ({t.doc})", s.task_span)
     _add_output(b, s.name, s.expr, s.span, s.task, task_args, True, s.doc)
 
 
 def _task_arg(b: BodyState, arg, a: A.Arg):
-    """The value of one task argument, checked by its kind; ERR after reporting."""
-    if arg.kind == "input":  # the input this head predicts or reproduces, by name
+    """The value of one task argument, checked by its kind (dsl/tasks.py:ARG_KINDS); ERR after
+    reporting. Names (`target=x`, `loss=nce`, `critic="D"`) are read as written, not evaluated."""
+    if arg.kind in ("input", "name"):
         name = a.value.id if isinstance(a.value, A.Name) else a.value.value if isinstance(a.value, A.String) else None
-        inputs = [op.id for op in b.block.inputs]
-        if name not in inputs:
-            b.diags.error(f"{arg.name}= names an input of this model ({', '.join(inputs)})"
-                          + did_you_mean(str(name), inputs), a.value.span)
+        if arg.kind == "name" and isinstance(a.value, A.Name) and b.bound(name):  # `loss=loss`: a parameter
+            v = b.ev(a.value)
+            if has_err(v):
+                return ERR
+            name = v if isinstance(v, str) else None
+        if arg.kind == "input":  # the input this head predicts or reproduces
+            allowed = [op.id for op in b.block.inputs]
+            what = f"names an input of this model ({', '.join(allowed)})"
+        else:
+            allowed = list(arg.choices)
+            what = f"is one of {', '.join(allowed)}" if allowed else "is a name"
+        if not (isinstance(name, str) and name.isidentifier()) or (allowed and name not in allowed):
+            b.diags.error(f"{arg.name}= {what}" + (did_you_mean(str(name), allowed) if allowed else ""),
+                          a.value.span)
             return ERR
         return name
     v = b.ev(a.value)
     if has_err(v):
         return ERR
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0):
-        b.diags.error(f"head {arg.name} must be a non-negative number, got {format_value(v)}", a.value.span)
+    test, what = ARG_KINDS[arg.kind]
+    if not test(v) or (arg.choices and v not in arg.choices):
+        b.diags.error(f"head {arg.name} must be {what}, got {format_value(v)}", a.value.span)
         return ERR
     return v
 

@@ -21,12 +21,14 @@ from .loggers import LOGGERS
 CHECKPOINTS = ("last", "best")  # the checkpoints of a run folder (checkpoint.LAST, checkpoint.BEST)
 
 EPILOG_TRAIN = """\
-data SOURCE: digits | shapes[:K] | pycode | text:FILE | images:DIR | mnist:DIR | cifar10:DIR |
-             csv:FILE (--target, --features) | npy:X.npy[,Y.npy]
-             (a bare path is detected; without --data a built-in source that fits the heads)
+data SOURCE: digits | shapes[:K] | pycode | pywords | seq2seq:reverse | seq2seq:add | moving[:K]
+             | text:FILE | images:DIR | mnist:DIR | cifar10:DIR | csv:FILE (--target, --features)
+             | npy:X.npy[,Y.npy]
+             (a bare path is detected; without --data a built-in source that fits the model)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
              data.json (what `netspec predict` needs) last/ (weights + training state, to resume)
-             best/ (best weights) [tensorboard/]
+             best/ (best weights) figures/ (reconstructions, samples) critic.safetensors (a GAN's)
+             [tensorboard/]
 fine-tuning: --weights FILE [--reinit fc] [--strict false] [--freeze 'layer[1-3]']
 """
 
@@ -85,16 +87,24 @@ def _eval_args(p):
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to evaluate (default last)")
+    p.add_argument("--judge", metavar="RUN_DIR", help="a generator's run: let this classifier run label "
+                   "1000 samples (classes covered, mean top-class probability)")
     return cmd_eval
 
 
 def _sample_args(p):
-    p.description = "Generate text from a run whose model has an lm head."
+    p.description = ("Generate from a run: text continuing --prompt (an lm head), the target decoded for the "
+                     "source --prompt (a seq2seq head: printed alone), or a grid of images (an adversarial "
+                     "head: written to --out).")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--prompt", required=True, metavar="TEXT")
-    p.add_argument("--tokens", type=int, default=200, metavar="N", help="tokens to generate (default 200)")
+    p.add_argument("--prompt", metavar="TEXT", help="the text to continue (lm) or the source (seq2seq)")
+    p.add_argument("--tokens", type=int, default=200, metavar="N",
+                   help="tokens to generate at most (default 200; a seq2seq target also ends at <eos>)")
     p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="softmax temperature (default 0.8)")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K likeliest only")
+    p.add_argument("--greedy", action="store_true", help="take the likeliest token each time (no sampling)")
+    p.add_argument("--out", "-o", metavar="PNG", help="adversarial: the image file to write (default samples.png)")
+    p.add_argument("--count", type=int, default=64, metavar="N", help="adversarial: samples in the grid (default 64)")
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="weights to sample (default last)")
@@ -252,6 +262,8 @@ def _check_size(spec: tuple, cfg) -> None:
 def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     """(model, config, overrides, run folder) of a new run of FILE."""
     from ..dsl.params import parse_input_shapes
+    from ..dsl.errors import NetspecError
+    from .pair import generator_overrides
     from .config import load_config
     from .runfolder import RunError, build_model, check_new_run
     from .trainer import seed_all
@@ -265,7 +277,13 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
         check_new_run(Path(args.out), args.overwrite)
     _check_size((args.file, args.model, overrides, shapes, ()), cfg)
     seed_all(cfg.seed)  # the same seed gives the same initial weights
-    model = build_model(args.file, args.model, overrides, shapes)
+    try:
+        model = build_model(args.file, args.model, overrides, shapes)
+    except NetspecError:  # a generator's --set values may be its critic's: the trainer builds the critic
+        mine = generator_overrides(args.file, args.model, overrides)
+        if mine is None:
+            raise
+        model = build_model(args.file, args.model, mine, shapes)
     if args.weights:
         _start_weights(model, args)
     else:
@@ -310,21 +328,33 @@ def _is_main_process() -> bool:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """netspec eval RUN_DIR [--data SOURCE] [--json]"""
+    """netspec eval RUN_DIR [--data SOURCE] [--json] [--judge RUN_DIR]"""
+    from . import adversarial, judge, pair
     from .data import load_data
-    from .validation import evaluate
     from .heads import trained_heads
     from .metrics import METRICS
     from .runfolder import RunError, load_run, read_vocab
+    from .validation import evaluate
 
     if args.batches is not None and args.batches < 0:
         raise RunError("--batches must not be negative")
     model, cfg, meta = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    info = model.netspec
     source = args.data or meta.get("data") or cfg.data
-    data = load_data(source, model.netspec, cfg, model=model, vocab=read_vocab(args.run_dir))
-    res = evaluate(model, data, cfg, max_batches=args.batches or 0)
+    gan = pair.adversarial_head(info)
+    if args.judge and gan is None:
+        raise RunError(f"--judge rates a generator's samples, but {info.name} has no adversarial head")
+    if gan is not None:  # the critic's verdicts, and a classifier's on the samples
+        critic = pair.load_critic(args.run_dir, info, next(model.parameters()).device)
+        data = pair.critic_data(source, info, critic, cfg)
+        res = adversarial.evaluate_pair(model, critic, gan.name, data, cfg, max_batches=args.batches or 0)
+        judged = judge.judge(model, gan.name, args.judge) if args.judge else None
+    else:
+        data = load_data(source, info, cfg, model=model, vocab=read_vocab(args.run_dir))
+        res = evaluate(model, data, cfg, max_batches=args.batches or 0)
+        judged = None
     if args.json:
-        obj = {k: res[k] for k in ("loss", *METRICS) if k in res}
+        obj = {k: res[k] for k in ("loss", "critic_loss", *METRICS) if k in res}
         heads: dict[str, dict] = {}
         for k, v in res.items():
             if "/" in k:
@@ -332,27 +362,105 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 heads.setdefault(h, {})[m] = v
         if len(heads) > 1:
             obj["heads"] = heads
+        if judged is not None:
+            obj["judge"] = judged
         print(json.dumps(obj))
-    else:
-        print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
-        one_head = len(trained_heads(model.netspec)) == 1
-        for k, v in res.items():
-            if "/" not in k or not one_head:
-                print(f"  {k:<22} {v:.4f}")
+        return 0
+    print(f"{meta.get('model')} on {data.name} ({len(data.val)} validation samples):")
+    one_head = len(trained_heads(info)) == 1
+    for k, v in res.items():
+        if "/" not in k or not one_head:
+            print(f"  {k:<22} {v:.4f}")
+    if judged is not None:
+        print(f"{args.judge} labels {judged['samples']} samples: {judged['classes_covered']} of "
+              f"{judged['classes']} classes covered (>= 1% each), mean top-class probability "
+              f"{judged['mean_top_probability']:.3f}")
+        print("  " + "  ".join(f"{k}: {v:.1%}" for k, v in judged["class_shares"].items()))
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """netspec sample RUN_DIR --prompt TEXT"""
-    from .runfolder import load_run, read_vocab
-    from .sampling import check_settings, complete_text
+    """netspec sample RUN_DIR [--prompt TEXT] [-o PNG]"""
+    import torch
+
+    from .heads import trained_heads
+    from .runfolder import RunError, load_run
+    from .sampling import check_settings
 
     check_settings(args.tokens, args.temperature, args.top_k, args.seed)
-    model, cfg, _ = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    model, cfg, meta = load_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    info = model.netspec
+    head = next((h for h in trained_heads(info) if h.task in SAMPLERS), None)
+    if head is None:
+        raise RunError(f"{info.name} has no lm, seq2seq or adversarial head to sample from")
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    return SAMPLERS[head.task](args, model, cfg, meta, head)
+
+
+def _prompt_ids(args: argparse.Namespace, codec) -> list[int]:
+    from .runfolder import RunError
+
+    if args.prompt is None:
+        raise RunError("sampling this run needs --prompt TEXT")
+    ids = codec.encode(args.prompt)
+    if not ids:
+        raise RunError("--prompt must not be empty")
+    return ids
+
+
+def _codec(args: argparse.Namespace):
+    from .data import Data
+    from .runfolder import read_vocab
+
+    return Data(name="", kind="tokens", train=None, val=None, want=None, vocab=read_vocab(args.run_dir))
+
+
+def _sample_text(args, model, cfg, meta, head) -> int:
+    """An lm head: the prompt and its continuation."""
+    from .runfolder import RunError, read_vocab
+    from .sampling import complete_text
+
+    if args.prompt is None:
+        raise RunError("sampling this run needs --prompt TEXT")
     sys.stdout.write(complete_text(model, args.prompt, vocab=read_vocab(args.run_dir), seq_len=cfg.seq_len,
                                    tokens=args.tokens, temperature=args.temperature, top_k=args.top_k,
-                                   seed=args.seed) + "\n")
+                                   seed=args.seed, greedy=args.greedy, head=head.name) + "\n")
     return 0
+
+
+def _sample_target(args, model, cfg, meta, head) -> int:
+    """A seq2seq head: the target decoded for the prompt as source, alone."""
+    from .data.seq2seq import SPECIALS
+    from .runfolder import RunError
+    from .sampling import translate
+
+    codec = _codec(args)
+    if codec.vocab is None or not set(SPECIALS) <= set(codec.vocab):
+        raise RunError(f"'{args.run_dir}' has no seq2seq vocabulary (vocab.json with {', '.join(SPECIALS)})")
+    specials = {s.strip("<>"): codec.vocab.index(s) for s in SPECIALS}
+    ids = _prompt_ids(args, codec)
+    out = translate(model, ids, head=head.name, specials=specials, max_tokens=args.tokens,
+                    temperature=args.temperature, top_k=args.top_k, greedy=args.greedy,
+                    vocab_size=len(codec.vocab))
+    sys.stdout.write(codec.decode(out) + "\n")
+    return 0
+
+
+def _sample_images(args, model, cfg, meta, head) -> int:
+    """An adversarial head: a grid of generated images, written to --out."""
+    from .judge import sample_grid
+    from .runfolder import RunError
+
+    if args.count < 1:
+        raise RunError("--count must be at least 1")
+    path = sample_grid(model, head.name, args.count, Path(args.out or "samples.png"))
+    print(f"wrote {args.count} samples of {model.netspec.name} to {path}")
+    return 0
+
+
+# head task -> how `netspec sample` generates from it
+SAMPLERS = {"lm": _sample_text, "seq2seq": _sample_target, "adversarial": _sample_images}
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -116,9 +116,10 @@ def clear_run(out_dir: Path) -> None:
 
 
 def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict | None,
-                    frozen: list[str] | None = None) -> None:
+                    frozen: list[str] | None = None, extra: dict | None = None) -> None:
     """config.yaml, the spec copy, model.json and vocab.json of a new run (data: its `Data`;
-    frozen: names of the parameters that are not trained, frozen again when the run is rebuilt)."""
+    frozen: names of the parameters that are not trained, frozen again when the run is rebuilt;
+    extra: more keys for model.json, such as an adversarial run's critic)."""
     make_run_folder(out_dir)
     save_config(out_dir, cfg)
     copy = copy_spec(info, out_dir, replacing=_earlier_copy(out_dir))
@@ -134,6 +135,7 @@ def write_run_files(out_dir: Path, info, cfg: RunConfig, data, overrides: dict |
                    for i in info.inputs],
         "heads": [{"name": h.name, "task": h.task, "weight": h.weight} for h in info.heads],
         "frozen": list(frozen or []),
+        **_jsonable(extra or {}),
     }
     _write(out_dir / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
     if data.vocab is not None:

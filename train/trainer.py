@@ -36,7 +36,6 @@ from typing import Any, Callable
 
 import torch
 
-from ..dsl.errors import NetspecError
 from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
@@ -45,10 +44,14 @@ from .best import Best, higher_is_better, resolve_metric
 from .config import RunConfig
 from .data import Data, check_model, load_data
 from .data.torchdata import is_torch_data, load_torch, make_loader
+from .errors import TrainError
+from .grids import draw
 from .guard import FiniteGuard, NonFinite, check_tensors, fault_message
-from .heads import trained_heads
+from .heads import task_of, trained_heads, unknown_task
 from .loggers import check_installed, logger_class
+from .objectives import objectives, training_view
 from .optim import Schedule, make_optimizer, resolve_steps
+from .pair import adversarial_head
 from .precision import autocast, precision_note
 from .rng import rng_state, seed_all, set_rng_state
 from .runfolder import (METRICS_CSV, RunError, check_new_run, clear_run, make_run_folder, read_vocab, save_config,
@@ -57,10 +60,6 @@ from .runlock import RunLock, remove_if_empty
 from .runlog import MetricsCsv, Progress, csv_columns, report, summary, val_columns
 from .tasks import head_losses, total_loss
 from .validation import evaluate
-
-class TrainError(NetspecError):
-    """A run that cannot start (e.g. resuming a folder without a checkpoint). User-facing message."""
-
 
 @dataclass
 class TrainResult:
@@ -109,6 +108,7 @@ class _Run:
     def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None):
         self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
         self.heads = trained_heads(self.info)
+        self.objectives = objectives(raw, self.info, data.counts)  # each head's loss (objectives.py)
         self.loader = make_loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
                                   num_workers=cfg.num_workers)
         self.total = resolve_steps(cfg, self.loader)
@@ -117,7 +117,7 @@ class _Run:
         self.use_scaler = cfg.precision == "fp16" and dist.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
         self.step = 0
-        self.unit = "tokens" if data.kind == "tokens" else "samples"
+        self.unit = "tokens" if data.kind == "tokens" else "words" if data.kind == "ids" else "samples"
         self.per_step = cfg.batch_size * cfg.grad_accum * dist.world * (data.want.seq_len if data.kind == "tokens"
                                                                          else 1)
         self._zero_sums()
@@ -174,8 +174,8 @@ class _Run:
             sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
                 with autocast(device, cfg.precision):
-                    out = model(batch["x"])
-                losses = head_losses(self.info, out, batch)
+                    out = model(*self.data.model_inputs(batch))
+                losses = head_losses(self.info, out, batch, self.objectives)
                 loss = total_loss(self.info, losses)
                 self.scaler.scale(loss / cfg.grad_accum).backward()
             for k, v in losses.items():
@@ -287,9 +287,18 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     """
     t_start = time.time()
     cfg = _config(cfg)
-    dist = ddp.setup(cfg.device)
     raw = ckpt.unwrap(model)
     info = raw.netspec
+    problem = unknown_task(info)  # an unknown task, or task arguments its row rejects
+    if problem:
+        raise TrainError(problem)
+    if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
+        from . import adversarial  # imported here: it builds on this module's parts
+
+        return adversarial.train_pair(raw, cfg, data, Path(out_dir) if out_dir is not None else None,
+                                      resume=resume, stop_after=stop_after, overrides=overrides,
+                                      progress=progress, live=live, stream=stream, on_step=on_step)
+    dist = ddp.setup(cfg.device)
     if not trained_heads(info):
         raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
     if not any(p.requires_grad for p in raw.parameters()):
@@ -349,7 +358,8 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
         else:
             write_run_files(out, info, cfg, data, overrides,
                             frozen=[n for n, p in raw.named_parameters(remove_duplicate=False) if not p.requires_grad])
-    model = torch.compile(raw) if cfg.compile else raw
+    model = training_view(raw, info, run.objectives)  # raw, unless a head applies its last layer itself
+    model = torch.compile(model) if cfg.compile else model
     model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
     bar = Progress(run.total, run.step, show, cfg.log_every, run.unit, stream=stream, live=live)
@@ -403,8 +413,9 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
         early = False
         if do_eval:
             if dist.is_main:
-                result.val = evaluate(run.raw, run.data, cfg, device=dist.device)
+                result.val = evaluate(run.raw, run.data, cfg, device=dist.device, objectives=run.objectives)
                 row.update(val_columns(run.info, result.val))
+                _draw_figures(run, step, bar.message)
                 if run.best.update(row[cfg.best_metric], step):
                     run.save_best()
                 for log in run.logs:
@@ -430,6 +441,21 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
                                 f"stopped at step {step}")
             break
     return result
+
+
+def _draw_figures(run: _Run, step: int, warn: Callable[[str], None]) -> None:
+    """Each head's figure (grids.py) for this validation pass, into the run folder. A failure to
+    draw is a warning: it must never lose a run."""
+    if run.out is None:
+        return
+    for h in run.heads:
+        if task_of(h).figure:
+            try:
+                draw(task_of(h).figure, run.raw, h.name, run.data, run.dist.device, run.cfg.seed, run.out, step)
+            except Exception as e:  # noqa: BLE001 - a drawing failure must never lose a run
+                warn(f"warning: could not draw the {task_of(h).figure} of head '{h.name}': {e}")
+
+
 
 
 def _config(cfg: RunConfig | dict | None) -> RunConfig:

@@ -63,7 +63,7 @@ def randomize(module: nn.Module, seed=0):
 def test_specs_exist():
     names = {p.stem for p in SPECS}
     assert {"gpt_outline", "attention", "batchnorm_primitives", "layernorm_primitives", "mlp", "transformer",
-            "autoencoder", "gan", "video", "multitask", "digits_cnn", "char_rnn"} <= names
+            "autoencoder", "gan", "video", "multitask", "digits_cnn", "char_rnn", "word2vec"} <= names
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])

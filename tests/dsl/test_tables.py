@@ -79,7 +79,7 @@ def test_anonymous_layers_are_named_in_snake_case(name, snake_name):
 
 
 def test_tasks_table():
-    assert list(TASKS) == ["classify", "lm", "segment", "reconstruct", "regress"]
+    assert list(TASKS) == ["classify", "lm", "seq2seq", "segment", "reconstruct", "regress", "adversarial"]
     assert all(t.output in OUTPUTS and t.arg("weight") is not None for t in TASKS.values())
     with pytest.raises(NetspecError) as e:
         elaborate(textwrap.dedent("""\
@@ -88,4 +88,5 @@ def test_tasks_table():
                 head y: clasify
         """))
     assert str(e.value).splitlines()[0] == ("<string>:3:13: error: unknown task 'clasify' (did you mean "
-                                            "'classify'?); tasks: classify, lm, segment, reconstruct, regress")
+                                            "'classify'?); tasks: classify, lm, seq2seq, segment, reconstruct, "
+                                            "regress, adversarial")

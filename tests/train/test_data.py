@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from netspec.train.data import DataError, Loader, check_model, eval_batches, load_data, parse_source, split_indices
+from netspec.train.data import (DataError, Loader, check_model, eval_batches, load_data, parse_source,
+                                split_indices, want_from_info)
 from netspec.train.data.core import Want
 from netspec.train.data.figures import KINDS
 from netspec.compiler.info import HeadInfo, InputInfo, ModelInfo
@@ -322,12 +323,15 @@ def test_check_model_runs_the_model_on_real_data():
         check_model(bad, data, bad.netspec)
 
 
-def test_want_rejects_multi_input_models():
+def test_a_source_feeds_as_many_inputs_as_the_model_takes():
     info = ModelInfo("Two", "<t>", {}, (InputInfo("a", "float32", ("B", 4), (1, 4)),
                                         InputInfo("b", "float32", ("B", 4), (1, 4))),
                      (HeadInfo("y", "regress"),))
-    with pytest.raises(DataError, match="Two takes 2 inputs .'a', 'b'.; training data feeds exactly one"):
+    with pytest.raises(DataError) as e:
         load_data("shapes", info)
+    assert str(e.value) == "data 'shapes' feeds 1 input but Two takes 2 (a, b)"
+    want = want_from_info(info)
+    assert (want.arity, want.input, want.rest[0].input, want.rest[0].flat_dim) == (2, "a", "b", 4)
     assert Want(model="m", input="x", kind="image").needs == frozenset()
 
 

@@ -288,7 +288,7 @@ def test_cli_usage_errors_exit_2(capsys):
         run_cli("train", "x.nn", "--steps", 3, "--epochs", 2)
     assert e.value.code == 2
     with pytest.raises(SystemExit) as e:
-        run_cli("sample", "run")  # --prompt is required
+        run_cli("sample")  # RUN_DIR is required
     assert e.value.code == 2
 
 

@@ -7,6 +7,9 @@ validation `Split` plus facts (classes, vocabulary) for the checks.
 A `Split` is map-style and batched: `split.batch(indices, epoch)` returns a
 dict of tensors. `x` is the model input; `y` int64 class labels [B]; `mask`
 int64 per-pixel labels [B, H, W]; `target` float32 regression targets [B, K].
+A source that feeds several inputs names the batch field of each in `Data.inputs`
+(`seq2seq`: `src`, then `x`, the target sequence the loss reads, with `x_valid`
+marking its real tokens).
 Everything is a pure function of (seed, epoch, indices), so a `Loader` only
 has to remember (epoch, batches consumed) to resume exactly where it was.
 """
@@ -44,16 +47,30 @@ class Want:
     """What the model needs, read from its ModelInfo (see `want.want_from_info`)."""
 
     model: str  # model name, for messages
-    input: str  # name of the input the data feeds
-    kind: str  # "image" ([B, C, H, W] floats), "flat" ([B, D] floats) or "tokens" ([B, T] ints)
+    input: str  # name of the (first) input the data feeds
+    kind: str  # a key of INPUT_KINDS: "image", "video", "flat", "tokens" or "ids"
     channels: int = 1
     height: int = 0
     width: int = 0
+    frames: int = 0  # kind "video": T
     flat_dim: int = 0  # kind "flat": D
     seq_len: int = 0  # kind "tokens": T
     needs: frozenset = frozenset()  # subset of {"y", "mask", "target"}
     classes: int | None = None  # classes the classify / segment head outputs (segment: incl. background)
     target_dim: int | None = None  # regress: K
+    pixels: str = "standard"  # images: "standard" (the training split's mean and std), or a scale of
+    # netspec.dsl.tasks.PIXELS a head's task asks for: "unit" [0, 1], "signed" [-1, 1]
+    rest: tuple = ()  # Wants of the model's further inputs, in order (a model with several inputs)
+
+    @property
+    def arity(self) -> int:
+        """How many inputs the model takes."""
+        return 1 + len(self.rest)
+
+
+# input kind -> how messages name it
+INPUT_KINDS = {"image": "images [B, C, H, W]", "video": "video clips [B, C, T, H, W]", "flat": "flat vectors [B, D]",
+               "tokens": "token ids [B, T]", "ids": "ids [B]"}
 
 
 class Split:
@@ -79,23 +96,34 @@ class Data:
     vocab: list[str] | None = None  # char vocabulary; None: bytes
     provides: frozenset = frozenset()  # keys of batch() beyond x
     target_dim: int | None = None  # width of "target" when provided
+    inputs: tuple[str, ...] = ("x",)  # the batch field fed to each of the model's inputs, in order
+    counts: object = None  # np.ndarray [classes]: how often each class (word, token) is a training
+    # target, for the output losses that need it (hierarchical softmax's tree, the noise of nce and
+    # negative sampling); None: every class as often
+    specials: dict = field(default_factory=dict)  # token data: role ("pad", "bos", "eos") -> id
+
     # How raw inputs become the model's: images {"mean": m, "std": s} of [0, 1] pixels (one value for
     # every channel); vectors {"mean": [...], "std": [...]} per feature. None: fed as given.
     norm: dict | None = None
     features: list[str] | None = None  # vectors from a CSV: the feature columns, in input order
     targets: list[str] | None = None  # a CSV's label / target columns
 
+    def model_inputs(self, batch: dict) -> list:
+        """The batch's tensors in the order of the model's inputs: `model(*data.model_inputs(batch))`."""
+        return [batch[f] for f in self.inputs]
+
     def facts(self) -> dict:
         """What a run folder keeps of its data, so that `predict` turns new inputs into the model's
         and its outputs into names without reading the data again (data.json)."""
-        return {"source": self.name, "inputs": self.inputs, "classes": list(self.class_names) or None,
+        return {"source": self.name, "inputs": self.input_kind, "classes": list(self.class_names) or None,
                 "normalize": self.norm, "features": self.features, "targets": self.targets}
 
     @property
-    def inputs(self) -> str:
-        """What raw inputs are: "tokens" (text), "vectors" (normalised per feature) or "images"."""
-        if self.kind == "tokens":
-            return "tokens"
+    def input_kind(self) -> str:
+        """What raw inputs are: "tokens" (text), "vectors" (normalised per feature), "images", or
+        "ids" / "video" (words, clips)."""
+        if self.kind in ("tokens", "seq2seq", "ids", "video"):
+            return "tokens" if self.kind == "seq2seq" else self.kind
         if self.norm is not None:
             return "vectors" if isinstance(self.norm.get("mean"), list) else "images"
         return "vectors" if self.want is not None and self.want.kind == "flat" else "images"
@@ -116,12 +144,17 @@ class Data:
         return "".join(self.vocab[int(i)] if 0 <= int(i) < len(self.vocab) else "\ufffd" for i in ids)
 
     def describe(self) -> str:
+        if self.kind == "seq2seq":
+            return (f"{self.name}: {len(self.train)} fresh pairs per epoch / {len(self.val)} val pairs "
+                    f"({self.vocab_size} symbols)")
         if self.kind == "tokens":
             v = f"{self.vocab_size} chars" if self.vocab is not None else "bytes"
-            return f"{self.name}: {len(self.train)} train / {len(self.val)} val sequences of {self.want.seq_len} ({v})"
+            val = f"{len(self.val)} val" if self.val is not None else "no validation"
+            return f"{self.name}: {len(self.train)} train / {val} sequences of {self.want.seq_len} ({v})"
         c = f", {self.num_classes} classes" if self.num_classes else ""
-        val = f"{len(self.val)} val samples" if self.val is not None else "no validation"
-        return f"{self.name}: {len(self.train)} train / {val}{c}"
+        what = "words" if self.kind == "ids" else "clips" if self.kind == "video" else "samples"
+        val = f"{len(self.val)} val {what}" if self.val is not None else "no validation"
+        return f"{self.name}: {len(self.train)} train {what} / {val}{c}"
 
 
 # --------------------------------------------------------------------------
@@ -277,8 +310,16 @@ def flat_ok(want: Want, native: tuple[int, int, int]) -> bool:
     return any(d % c == 0 and math.isqrt(d // c) ** 2 == d // c for c in (1, 3))
 
 
-def image_stats(fetch: Callable[[np.ndarray], torch.Tensor], n: int, seed: int, limit: int = 2048):
-    """Mean and std of raw [0, 1] pixels over (a fixed sample of) the training split."""
+# pixel scale (Want.pixels) -> the (mean, std) that brings raw [0, 1] pixels to it
+PIXEL_NORMS = {"unit": (0.0, 1.0), "signed": (0.5, 0.5)}
+
+
+def image_stats(fetch: Callable[[np.ndarray], torch.Tensor], n: int, seed: int, limit: int = 2048,
+                pixels: str = "standard"):
+    """The (mean, std) images are normalised with: the pixel scale's own (`PIXEL_NORMS`), else
+    the mean and std of raw [0, 1] pixels over (a fixed sample of) the training split."""
+    if pixels in PIXEL_NORMS:
+        return PIXEL_NORMS[pixels]
     idx = np.arange(n) if n <= limit else np.sort(seeded_rng(seed, 0x57A7).permutation(n)[:limit])
     x = torch.cat([fetch(idx[i : i + 256]) for i in range(0, len(idx), 256)])
     return float(x.mean()), max(float(x.std()), 1e-3)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..extras import require
-from .core import Data, DataError, Split, Want, seeded_rng, fit_images
+from .core import Data, DataError, Split, Want, fit_images, image_stats, seeded_rng
 
 np = require("numpy")
 
@@ -143,8 +143,7 @@ def load_shapes(name: str, want: Want, seed: int, kinds: int | None) -> Data:
     train = ShapesSplit(TRAIN_SIZE, want, seed, kinds, None)
     val = ShapesSplit(VAL_SIZE, want, seed, kinds, VAL_EPOCH)
     # Stats from a fixed sample of the first epoch: no need to draw thousands.
-    x = train.raw(np.arange(min(256, TRAIN_SIZE)), 0)
-    mean, std = float(x.mean()), max(float(x.std()), 1e-3)
+    mean, std = image_stats(lambda idx: train.raw(idx, 0), min(256, TRAIN_SIZE), seed, pixels=want.pixels)
     for s in (train, val):
         s.mean, s.std = mean, std
     n_classes = kinds + 1 if segment else kinds

@@ -195,11 +195,14 @@ def load_folder(name: str, want: Want, seed: int, val_fraction: float, folder: P
 
 
 def _labelled_images(name, train, val, want, class_names, seed, augment, stats_limit=2048) -> Data:
-    """Normalize both splits with the training split's statistics; shift-augment training images."""
-    mean, std = image_stats(train.raw, len(train), seed, limit=stats_limit)
+    """Normalize both splits with the training split's statistics (or to the pixel scale the heads
+    ask for); shift-augment training images."""
+    mean, std = image_stats(train.raw, len(train), seed, limit=stats_limit, pixels=want.pixels)
     for s in (train, val):
         s.mean, s.std = mean, std
     if augment and want.kind == "image":
         train.shifts = Shifts(len(train), min(want.height, want.width), seed)
+    counts = np.bincount(train.labels[torch.as_tensor(train.idx)].numpy(), minlength=len(class_names))
     return Data(name=name, kind="image", train=train, val=val, want=want, num_classes=len(class_names),
-                class_names=class_names, provides=frozenset({"y"}), norm={"mean": mean, "std": std})
+                class_names=class_names, provides=frozenset({"y"}), norm={"mean": mean, "std": std},
+                counts=counts)

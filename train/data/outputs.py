@@ -15,8 +15,8 @@ from typing import Callable
 import torch
 
 from ...dsl.tasks import TASKS
-from ..heads import outputs_by_head, task_of, trained_heads
-from .core import Data, DataError, flat_ok
+from ..heads import outputs_by_head, target_index, task_of, trained_heads
+from .core import INPUT_KINDS, Data, DataError, flat_ok
 
 Shape = tuple[int, ...]
 Batch = dict[str, torch.Tensor]
@@ -35,8 +35,7 @@ NEEDS: dict[str, Field] = {
     "target": Field("regression targets", " (try --data shapes: x, y, radius)"),
 }
 
-# input kind -> how messages name it
-INPUT_KINDS = {"image": "images [B, C, H, W]", "flat": "flat vectors [B, D]", "tokens": "token ids [B, T]"}
+__all__ = ["INPUT_KINDS", "NEEDS", "OUTPUTS", "OutputRule", "check_fit", "check_model", "probe_shapes"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,10 @@ def _class_layout(o: Shape, batch: Batch, data: Data) -> str | None:
     return None if len(o) == 2 and o[0] == _batch_size(batch) else "logits [B, classes]"
 
 
+def _any_layout(o: Shape, batch: Batch, data: Data) -> None:
+    return None
+
+
 def _pixel_layout(o: Shape, batch: Batch, data: Data) -> str | None:
     m = tuple(batch["mask"].shape)
     ok = len(o) == 4 and o[0] == m[0] and o[2:] == m[1:]
@@ -109,14 +112,17 @@ def _values_layout(o: Shape, batch: Batch, data: Data) -> str | None:
 
 # output rule (a Task's `output`, described in dsl.tasks.OUTPUTS) -> how it is checked
 OUTPUTS: dict[str, OutputRule] = {
-    "class_logits": OutputRule(("image", "flat"), lambda s: {"classes": int(s[-1])} if len(s) == 2 else {},
-                               _class_count, _class_layout),
+    "class_logits": OutputRule(("image", "video", "flat", "ids"),
+                               lambda s: {"classes": int(s[-1])} if len(s) == 2 else {}, _class_count, _class_layout),
     "token_logits": OutputRule(("tokens",), None, _vocabulary, _token_layout),
     "pixel_logits": OutputRule(("image",), lambda s: {"classes": int(s[1])} if len(s) == 4 else {},
                                _pixel_class_count, _pixel_layout),
     "like_target": OutputRule(("image", "flat", "tokens"), None, _no_count, _input_layout),
     "values": OutputRule(("image", "flat"), lambda s: {"target_dim": int(s[-1]) if len(s) >= 2 else 1},
                          _target_count, _values_layout),
+    # a generator's sample: its input is noise the trainer draws, the data feeds its critic, and
+    # netspec.train.pair checks the sample against the critic's input
+    "sample": OutputRule(("flat",), None, _no_count, _any_layout),
 }
 
 
@@ -138,6 +144,13 @@ def check_fit(data: Data, info, head_shapes: dict[str, Shape]) -> None:
             raise DataError(f"data '{data.name}' has no {field.what}, but head '{head.name}' of {info.name} is "
                             f"{_article(head.task)} {head.task} head{field.hint}")
     for h in heads:
+        # the loss reads batch field "x": the head's target input must be the one fed with it
+        field = data.inputs[target_index(h, info)] if len(data.inputs) == len(info.inputs) else "x"
+        if task_of(h).arg("target") is not None and field != "x":
+            inp = info.inputs[target_index(h, info)].name
+            raise DataError(f"{_where(h, info)} reads input '{inp}', but data '{data.name}' feeds it "
+                            f"{'the source' if field == 'src' else field}; name the input it predicts with "
+                            f"target=")
         shape = head_shapes.get(h.name, h.shape)
         if shape:
             problem = OUTPUTS[task_of(h).output].fits(tuple(shape), data, _where(h, info))
@@ -188,13 +201,13 @@ def check_model(model: torch.nn.Module, data: Data, info) -> None:
     A failure inside the model is reported at the spec line of the op that failed."""
     split = data.val if data.val is not None else data.train
     batch = split.batch(list(range(min(2, len(split) or 2))), 0)
-    x = batch["x"].to(_device_of(model))
+    xs = [t.to(_device_of(model)) for t in data.model_inputs(batch)]
     was = model.training
     model.eval()
     try:
-        out = outputs_by_head(model(x), info)
+        out = outputs_by_head(model(*xs), info)
     except Exception as e:  # noqa: BLE001 - any failure on real data is reported, located when possible
-        raise _located_failure(model, x, data, info, e) from None
+        raise _located_failure(model, xs, data, info, e) from None
     finally:
         model.train(was)
     for h in info.heads:
@@ -210,13 +223,15 @@ def check_model(model: torch.nn.Module, data: Data, info) -> None:
             raise DataError(problem)
 
 
-def _located_failure(model, x: torch.Tensor, data: Data, info, error: Exception) -> Exception:
+def _located_failure(model, xs: list[torch.Tensor], data: Data, info, error: Exception) -> Exception:
     from ...compiler import locate_failure
 
-    located = locate_failure(model, x)
+    fed = ", ".join(f"'{i.name}' {list(x.shape)}" for i, x in zip(info.inputs, xs))
+    located = locate_failure(model, *xs)
     if located is not None:  # the spec line of the op that failed on this data
         located.diagnostics[0].notes.append((None, f"while running data '{data.name}' (input "
-                                             f"'{data.want.input}' {list(x.shape)}) through {info.name}"))
+                                             f"{fed}) through {info.name}"))
         return located
-    return DataError(f"{info.name} failed on data '{data.name}' (input '{data.want.input}' "
-                     f"{list(x.shape)} {str(x.dtype).replace('torch.', '')}): {error}")
+    x = xs[0]
+    fed = f"'{data.want.input}' {list(x.shape)} {str(x.dtype).replace('torch.', '')}" if len(xs) == 1 else fed
+    return DataError(f"{info.name} failed on data '{data.name}' (input {fed}): {error}")

@@ -84,7 +84,7 @@ def _token_data(name: str, want: Want, tokens: np.ndarray, vocab: list[str] | No
     train, val = TokenSplit(train_tok, T, seed, True), TokenSplit(val_tok, T, seed, False)
     size = 256 if vocab is None else len(vocab)
     return Data(name=name, kind="tokens", train=train, val=val, want=want, vocab_size=size, vocab=vocab,
-                provides=frozenset())
+                provides=frozenset(), counts=np.bincount(train_tok, minlength=size))
 
 
 def load_pycode(name: str, want: Want, seed: int, val_fraction: float) -> Data:

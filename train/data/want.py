@@ -1,16 +1,19 @@
-"""What data a model needs, read from its ModelInfo: the input it takes and what its heads' tasks need.
+"""What data a model needs, read from its ModelInfo: the inputs it takes and what its heads' tasks need.
 
-The input's dtype and rank give the kind of data (images, flat vectors, token ids) and
-its size; each trained head's task (`netspec.dsl.tasks.TASKS`) adds the batch fields it
-needs, and its output rule (`outputs.OUTPUTS`) the sizes its output fixes (classes,
-regression targets) and the input kinds it can learn from.
+Each input's dtype and rank give the kind of data (images, video clips, flat vectors,
+token ids, single ids) and its size; each trained head's task (`netspec.dsl.tasks.TASKS`)
+adds the batch fields it needs and the pixel scale it learns in, and its output rule
+(`outputs.OUTPUTS`) the sizes its output fixes (classes, regression targets) and the input
+kinds it can learn from. A model with several inputs gets one Want per input (`Want.rest`).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...dsl.tables import FLOAT_DTYPES, INT_DTYPES
 from ..heads import task_of, trained_heads, unknown_task
-from .core import DataError, Want
-from .outputs import INPUT_KINDS, OUTPUTS
+from .core import INPUT_KINDS, DataError, Want
+from .outputs import OUTPUTS
 
 # model parameters that name the sequence length of a token input whose T is symbolic
 _SEQ_PARAMS = ("block_size", "seq_len", "context", "ctx", "max_len", "n_ctx", "T")
@@ -21,16 +24,16 @@ def shape_text(inp) -> str:
     return "[" + ", ".join(str(d) for d in inp.dims) + "]"
 
 
-def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tuple] | None = None) -> Want:
+def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tuple] | None = None,
+                   pixels: str | None = None) -> Want:
     """The data a model needs, from its ModelInfo (head_shapes: probed output shapes, if known).
-    seq_len: tokens per sequence for a token input (default: the model's T). Raises DataError."""
-    if len(info.inputs) != 1:
-        names = ", ".join(f"'{i.name}'" for i in info.inputs) or "none"
-        raise DataError(f"{info.name} takes {len(info.inputs)} inputs ({names}); training data feeds exactly one")
+    seq_len: tokens per sequence for a token input (default: the model's T).
+    pixels: the pixel scale of image data (default: the one the heads' tasks ask for). Raises DataError."""
+    if not info.inputs:
+        raise DataError(f"{info.name} takes no input; training data feeds a model's inputs")
     problem = unknown_task(info)
     if problem:
         raise DataError(problem)
-    inp = info.inputs[0]
     heads = trained_heads(info)
     for h in heads:  # lm / reconstruct read their `target=` input, which must be the one fed
         if h.target is not None and h.target != inp.name:
@@ -43,19 +46,24 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
         rule = OUTPUTS[task_of(h).output]
         if shape and rule.sizes is not None:
             sizes.update(rule.sizes(tuple(shape)))
-    common = dict(model=info.name, input=inp.name, needs=needs, **sizes)
-    kind, size = _input_kind(info, inp, needs, seq_len)
+    pixels = pixels or next((task_of(h).pixels for h in heads if task_of(h).pixels), "standard")
+    common = dict(model=info.name, needs=needs, pixels=pixels, **sizes)
+    wants = []
+    for i, inp in enumerate(info.inputs):
+        kind, size = _input_kind(info, inp, needs, seq_len if i == 0 else None)
+        wants.append(Want(input=inp.name, kind=kind, **size, **common))
+    kind, first = wants[0].kind, wants[0]
     for h in heads:
         if kind not in OUTPUTS[task_of(h).output].inputs:
             wanted = " or ".join(INPUT_KINDS[k] for k in OUTPUTS[task_of(h).output].inputs)
-            have = "token ids" if kind == "tokens" else "floats"
+            have = "token ids" if kind in ("tokens", "ids") else "floats"
             raise DataError(f"head '{h.name}' of {info.name} has task '{h.task}', which needs {wanted}, "
-                            f"but input '{inp.name}' takes {have} {shape_text(inp)}")
-    return Want(kind=kind, **size, **common)
+                            f"but input '{first.input}' takes {have} {shape_text(info.inputs[0])}")
+    return replace(first, rest=tuple(wants[1:]))
 
 
 def _input_kind(info, inp, needs: frozenset, seq_len: int | None) -> tuple[str, dict]:
-    """(kind, its size fields of Want) of the model's input."""
+    """(kind, its size fields of Want) of one of the model's inputs."""
     dims = tuple(inp.dims)
     shape = tuple(inp.shape) if inp.shape else ()
 
@@ -69,8 +77,11 @@ def _input_kind(info, inp, needs: frozenset, seq_len: int | None) -> tuple[str, 
 
     dtype = str(inp.dtype).replace("torch.", "")
     if dtype in INT_DTYPES:
+        if len(dims) == 1:
+            return "ids", {}
         if len(dims) != 2:
-            raise DataError(f"input '{inp.name}' of {info.name} takes token ids {shape_text(inp)}; expected [B, T]")
+            raise DataError(f"input '{inp.name}' of {info.name} takes token ids {shape_text(inp)}; "
+                            "expected [B, T] (or [B] single ids)")
         if needs:
             raise DataError(f"{info.name} takes token ids but has {', '.join(sorted(needs))} heads; "
                             "no built-in data gives labels for text")
@@ -84,9 +95,11 @@ def _input_kind(info, inp, needs: frozenset, seq_len: int | None) -> tuple[str, 
         return "tokens", {"seq_len": int(T)}
     if dtype not in FLOAT_DTYPES:
         raise DataError(f"input '{inp.name}' of {info.name} has dtype {inp.dtype}; data feeds floats or int64 ids")
+    if len(dims) == 5:
+        return "video", {"channels": dim(1), "frames": dim(2), "height": dim(3), "width": dim(4)}
     if len(dims) == 4:
         return "image", {"channels": dim(1), "height": dim(2), "width": dim(3)}
     if len(dims) == 2:
         return "flat", {"flat_dim": dim(1)}
     raise DataError(f"input '{inp.name}' of {info.name} is {shape_text(inp)}; data feeds images [B, C, H, W], "
-                    "flat vectors [B, D] or token ids [B, T]")
+                    "video clips [B, C, T, H, W], flat vectors [B, D], token ids [B, T] or ids [B]")
