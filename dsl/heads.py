@@ -63,7 +63,8 @@ def _task_arg(b: BodyState, arg, a: A.Arg):
             allowed = list(arg.choices)
             what = f"is one of {', '.join(allowed)}" if allowed else "is a name"
         if not (isinstance(name, str) and name.isidentifier()) or (allowed and name not in allowed):
-            b.diags.error(f"{arg.name}= {what}" + (did_you_mean(str(name), allowed) if allowed else ""),
+            got = "" if arg.kind == "input" or name is None else f", got {name!r}"
+            b.diags.error(f"{arg.name}= {what}{got}" + (did_you_mean(str(name), allowed) if allowed else ""),
                           a.value.span)
             return ERR
         return name

@@ -102,6 +102,11 @@ FIXES: list[tuple[str, str]] = [
     (r"head weight must be", "Give the head a weight of 0 or more: `head y: classify(weight=0.5)`."),
     (r"a label must be a name or a non-negative integer", "Make the label one part of a module path: a name "
                                                          "(`fc{i}`, `{s}` of letters, digits and `_`) or a number (`{i}`)."),
+    (r"loss= is one of", "Pick one of the output losses (docs/LANGUAGE.md#heads-and-their-tasks): "
+                         "`classify(loss=\"negative_sampling\", k=5)`."),
+    (r"head k must be", "Give `k=` a whole number of noise words, 1 or more (word2vec used 5 to 20)."),
+    (r"needs critic=", "Name the model of the same file that scores the samples: "
+                       "`head fake: adversarial(critic=\"Discriminator\")`."),
     (r"task arguments are keywords", "Name the argument: `head y: regress(weight=0.5)`."),
     (r"target= names an input", "Name one of the model's inputs as the target: `head y: reconstruct(target=x)`."),
     (r"\[NS1\d\d\]$", "See `netspec check --explain CODE` (docs/LANGUAGE.md#lints); silence a deliberate "
