@@ -329,7 +329,7 @@ def _is_main_process() -> bool:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """netspec eval RUN_DIR [--data SOURCE] [--json] [--judge RUN_DIR]"""
-    from . import adversarial, judge, pair
+    from . import pair
     from .data import load_data
     from .heads import trained_heads
     from .metrics import METRICS
@@ -345,6 +345,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.judge and gan is None:
         raise RunError(f"--judge rates a generator's samples, but {info.name} has no adversarial head")
     if gan is not None:  # the critic's verdicts, and a classifier's on the samples
+        from . import adversarial, judge
+
         critic = pair.load_critic(args.run_dir, info, next(model.parameters()).device)
         data = pair.critic_data(source, info, critic, cfg)
         res = adversarial.evaluate_pair(model, critic, gan.name, data, cfg, max_batches=args.batches or 0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -174,15 +175,20 @@ def count_params(spec: str | Path, model: str | None, overrides: dict[str, Any],
 
 
 def read_vocab(run_dir: str | Path) -> list[str] | None:
-    """The run's character vocabulary, or None (bytes): a list of distinct single characters."""
+    """The run's character vocabulary, or None (bytes): a list of distinct single characters, and
+    the special tokens of sequence-to-sequence data (`<pad>`, `<bos>`, `<eos>`)."""
     p = Path(run_dir) / VOCAB_JSON
     if not os.path.lexists(p):
         return None
     vocab = _read_json(p)
-    if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab)
-            or len(set(vocab)) != len(vocab)):
-        raise RunError(f"'{p}' is not a character vocabulary (a JSON list of distinct single characters)")
+    if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and (len(c) == 1 or _SPECIAL.fullmatch(c))
+                                                            for c in vocab) or len(set(vocab)) != len(vocab)):
+        raise RunError(f"'{p}' is not a character vocabulary (a JSON list of distinct single characters "
+                       "and special tokens such as <pad>)")
     return vocab
+
+
+_SPECIAL = re.compile(r"<[a-z]{1,16}>")  # a special token of seq2seq data
 
 
 def _int_list(v) -> bool:

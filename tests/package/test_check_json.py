@@ -93,14 +93,14 @@ def test_layers_json_has_schemas_choices_and_tasks(capsys):
     assert layers["LSTM"]["kind"] == "module" and layers["softmax"]["kind"] == "function"
     assert set(data["module_args"]) == {"init", "bias_init", "tie", "frozen"}
     tasks = {t["name"]: t for t in data["tasks"]}
-    assert [a["name"] for a in tasks["lm"]["args"]] == ["weight", "target"]
+    assert [a["name"] for a in tasks["lm"]["args"]] == ["weight", "target", "loss", "k"]
     assert [a["name"] for a in tasks["regress"]["args"]] == ["weight"]
 
 
 def test_layers_lists_head_tasks_too(capsys):
     code, out, _ = run(["layers"], capsys)
     assert code == 0
-    assert "task     head       lm(weight=1.0, target=<input>)  — language model" in out
+    assert "task     head       lm(weight=1.0, target=<input>, loss='softmax', k=5)  — language model" in out
 
 
 def test_a_failure_on_a_loops_line_names_the_layer(tmp_path, capsys):

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import math
 import textwrap
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import netspec
+from netspec.dsl.errors import NetspecError
 from netspec.dsl.tasks import TASKS, arg_problems
 from netspec.train.config import RunConfig
 from netspec.train.data import load_data
@@ -142,8 +144,18 @@ def test_the_loss_argument_is_checked_against_the_task_row():
         "task 'segment' takes no argument 'loss' (it takes weight)"]
 
 
-def test_a_bad_loss_argument_stops_training_with_the_head_named(tmp_path):
-    m = skipgram(tmp_path, loss="hs")
+def test_a_bad_loss_argument_is_a_spec_error_at_the_argument(tmp_path):
+    with pytest.raises(NetspecError) as e:
+        skipgram(tmp_path, loss="hs")  # `classify(loss=loss)` with --set loss=hs
+    d = e.value.diagnostics[0]
+    assert d.message == "loss= is one of softmax, hierarchical_softmax, nce, negative_sampling, got 'hs'"
+    assert (d.span.line, d.span.col) == (5, 33)
+
+
+def test_a_bad_loss_in_a_hand_written_model_info_stops_training_with_the_head_named(tmp_path):
+    m = skipgram(tmp_path)
+    h = m.netspec.heads[0]
+    m.netspec = replace(m.netspec, heads=(replace(h, args={**dict(h.args), "loss": "hs"}),))
     with pytest.raises(TrainError) as e:
         train(m, RunConfig(steps=1), "pywords", None, progress=False)
     assert str(e.value) == ("head 'context' of SkipGram: classify: loss must be one of softmax, "

@@ -100,12 +100,12 @@ model LM(vocab=11):
     torch.testing.assert_close(total_loss(m.netspec, losses), 0.5 * losses["logits"])
 
 
-def test_a_target_that_training_does_not_feed_is_refused():
+def test_a_target_the_model_does_not_take_is_refused():
     from netspec.compiler.info import InputInfo
     from netspec.train.data.want import want_from_info
     info = ModelInfo("Rec", "<t>", {}, (InputInfo("x", "float32", ("B", 4), (2, 4)),),
                      (HeadInfo("out", "reconstruct", target="y"),))
-    with pytest.raises(DataError, match="head 'out' of Rec reads input 'y', but training data feeds 'x'"):
+    with pytest.raises(DataError, match=r"head 'out' of Rec reads input 'y', which the model does not take \(inputs: x\)"):
         want_from_info(info)
 
 

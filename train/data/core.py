@@ -153,8 +153,8 @@ class Data:
             return f"{self.name}: {len(self.train)} train / {val} sequences of {self.want.seq_len} ({v})"
         c = f", {self.num_classes} classes" if self.num_classes else ""
         what = "words" if self.kind == "ids" else "clips" if self.kind == "video" else "samples"
-        val = f"{len(self.val)} val {what}" if self.val is not None else "no validation"
-        return f"{self.name}: {len(self.train)} train {what} / {val}{c}"
+        val = f"{len(self.val)} val {what}" if self.val is not None else f"no validation {what}"
+        return f"{self.name}: {len(self.train)} train / {val}{c}"
 
 
 # --------------------------------------------------------------------------

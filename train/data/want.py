@@ -35,10 +35,11 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
     if problem:
         raise DataError(problem)
     heads = trained_heads(info)
-    for h in heads:  # lm / reconstruct read their `target=` input, which must be the one fed
-        if h.target is not None and h.target != inp.name:
-            raise DataError(f"head '{h.name}' of {info.name} reads input '{h.target}', but training data feeds "
-                            f"'{inp.name}'")
+    names = [i.name for i in info.inputs]
+    for h in heads:  # `netspec check` guarantees it for specs; a ModelInfo may be written by hand
+        if getattr(h, "target", None) is not None and h.target not in names:
+            raise DataError(f"head '{h.name}' of {info.name} reads input '{h.target}', which the model does not "
+                            f"take (inputs: {', '.join(names)})")
     needs = frozenset(f for h in heads for f in task_of(h).needs)
     sizes: dict = {}
     for h in heads:
