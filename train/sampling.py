@@ -59,9 +59,10 @@ MAX_TOKENS = 1_000_000  # tokens one `sample` generates at most: a slip past it 
 
 
 def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | None, seq_len: int | None,
-                  tokens: int, temperature: float, top_k: int | None, seed: int | None) -> str:
+                  tokens: int, temperature: float, top_k: int | None, seed: int | None,
+                  vocab_limit: int | None = None) -> str:
     """`prompt` and its continuation by `tokens` tokens from the model's (first) lm head, in the
-    run's vocabulary (None: bytes). Raises NetspecError for a model without an lm head or a bad
+    run's vocabulary (None: bytes) and never past vocab_limit (a padded model's real vocabulary). Raises NetspecError for a model without an lm head or a bad
     prompt / setting."""
     from .data import Data, want_from_info
 
@@ -85,5 +86,6 @@ def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | Non
     if seed is not None:
         torch.manual_seed(seed)
     out = generate(model, ids, tokens, block_size=block, temperature=temperature, top_k=top_k,
-                   head=heads[0].name, vocab_size=len(vocab) if vocab is not None else 256)
+                   head=heads[0].name, vocab_size=min(len(vocab) if vocab is not None else 256,
+                                                      vocab_limit or math.inf))
     return codec.decode(out)

@@ -17,6 +17,7 @@ from .data.outputs import NEEDS, OUTPUTS
 from .heads import outputs_by_head, task_of, trained_heads
 from .losses import LOSSES
 from .metrics import METRICS, HeadMeter
+from .vocabpad import limit_logits
 
 
 def unimplemented() -> list[str]:
@@ -30,9 +31,11 @@ def unimplemented() -> list[str]:
     return missing
 
 
-def head_losses(info, out: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Loss per trained head (float32, the mean of its terms over the batch)."""
-    outs = outputs_by_head(out, info)
+def head_losses(info, out: Any, batch: dict[str, torch.Tensor], *,
+                vocab_limit: int | None = None) -> dict[str, torch.Tensor]:
+    """Loss per trained head (float32, the mean of its terms over the batch); lm logits past
+    vocab_limit (a padded vocabulary) are cut off first."""
+    outs = limit_logits(outputs_by_head(out, info), info, vocab_limit)
     return {h.name: LOSSES[task_of(h).loss](outs[h.name].float(), batch).mean() for h in trained_heads(info)}
 
 

@@ -50,6 +50,7 @@ from .heads import trained_heads
 from .loggers import check_installed, logger_class
 from .optim import Schedule, make_optimizer, resolve_steps
 from .precision import autocast, precision_note
+from .recipe import apply_backend, prepare_model, recipe, recipe_line, to_device
 from .rng import rng_state, seed_all, set_rng_state
 from .runfolder import (METRICS_CSV, RunError, check_new_run, clear_run, make_run_folder, read_vocab, save_config,
                         write_run_files)
@@ -57,6 +58,7 @@ from .runlock import RunLock, remove_if_empty
 from .runlog import MetricsCsv, Progress, csv_columns, report, summary, val_columns
 from .tasks import head_losses, total_loss
 from .validation import evaluate
+from .vocabpad import check_vocab_limit
 
 class TrainError(NetspecError):
     """A run that cannot start (e.g. resuming a folder without a checkpoint). User-facing message."""
@@ -106,8 +108,10 @@ class _Run:
     """The state of one training run: data position, optimizer, schedule, scaler, step, and
     the training losses summed since the last logged row."""
 
-    def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None):
+    def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None,
+                 settings: dict[str, bool] | None = None):
         self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
+        self.settings = settings or {}  # the speed recipe (recipe.py)
         self.heads = trained_heads(self.info)
         self.loader = make_loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
                                   num_workers=cfg.num_workers)
@@ -164,18 +168,22 @@ class _Run:
         self.sum_steps = 0
 
     def train_step(self, model: torch.nn.Module) -> float:
-        """One optimizer step over grad_accum micro-batches; returns its learning rate."""
+        """One optimizer step over grad_accum micro-batches; returns its learning rate.
+        Nothing here reads a device value on the host (no .item(), float(), bool() or print of
+        a tensor): losses and the finite check stay on the device until a logged step, so a GPU
+        never waits for the host. (fp16's GradScaler.step is the one exception: it reads
+        found_inf to skip an overflowed step.)"""
         cfg, device = self.cfg, self.dist.device
         lr = self.sched.apply(self.opt, self.step)
         for micro in range(cfg.grad_accum):
-            batch = {k: v.to(device, non_blocking=True) for k, v in self.loader.next().items()}
+            batch = to_device(self.loader.next(), device, self.settings)
             last = micro == cfg.grad_accum - 1
             # DDP averages gradients on the last micro-batch only
             sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
                 with autocast(device, cfg.precision):
                     out = model(batch["x"])
-                losses = head_losses(self.info, out, batch)
+                losses = head_losses(self.info, out, batch, vocab_limit=cfg.vocab_limit)
                 loss = total_loss(self.info, losses)
                 self.scaler.scale(loss / cfg.grad_accum).backward()
             for k, v in losses.items():
@@ -336,8 +344,12 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
         cfg = cfg.replace(data=data.name)
     raw.to(dist.device)
     check_model(raw, data, info)
+    check_vocab_limit(info, data, cfg)
+    settings = recipe(dist.device, raw, cfg)
+    apply_backend(settings)
+    prepare_model(raw, settings)
     seed_all(cfg.seed + dist.rank)  # dropout masks differ per rank, like nanoGPT's seed offset
-    run = _Run(raw, cfg, data, dist, out)
+    run = _Run(raw, cfg, data, dist, out, settings)
     show = progress and dist.is_main
     # warnings about the run folder show even without progress: they are about the user's data
     warn = (lambda text: print(text, file=stream or sys.stderr, flush=True)) if dist.is_main else (lambda text: None)
@@ -356,6 +368,8 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
     note = precision_note(dist.device, cfg.precision)
     if show and note:
         bar.message(note)
+    if show:
+        bar.message(recipe_line(settings))
     if show:
         bar.message(f"{info.name}: {_parameters_text(raw)} on {dist.device}"
                     f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"

@@ -9,6 +9,7 @@ from .data import Data, eval_batches, outputs_by_head
 from .heads import trained_heads
 from .precision import autocast
 from .tasks import head_meters
+from .vocabpad import limit_logits
 
 
 @torch.no_grad()
@@ -36,7 +37,7 @@ def evaluate(model: torch.nn.Module, data: Data, cfg: RunConfig | None = None, *
         for batch in eval_batches(data.val, bs, cap, cfg.seed):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with autocast(device, cfg.precision):
-                out = outputs_by_head(model(batch["x"]), info)
+                out = limit_logits(outputs_by_head(model(batch["x"]), info), info, cfg.vocab_limit)
             for name, m in meters.items():
                 m.add(out[name], batch)
     finally:
