@@ -89,6 +89,8 @@ class RunConfig:
         def bad(msg):
             raise ConfigError(msg)
 
+        if isinstance(self.channels_last, bool):
+            self.channels_last = "true" if self.channels_last else "false"
         choices = {
             "optimizer": ("adamw", "sgd"),
             "schedule": ("cosine", "linear", "constant"),
@@ -101,8 +103,6 @@ class RunConfig:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 bad(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        if isinstance(self.channels_last, bool):
-            self.channels_last = "true" if self.channels_last else "false"
         if isinstance(self.betas, list):
             self.betas = tuple(self.betas)
         if isinstance(self.log, (str, list)):
