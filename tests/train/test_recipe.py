@@ -8,7 +8,7 @@ import torch
 
 from netspec.train.config import ConfigError, RunConfig, from_dict
 from netspec.train.recipe import RECIPE, recipe, recipe_line, to_device
-from netspec.train.trainer import train
+from netspec.train.trainer import _Run, train
 from tests.train.fixtures import make
 
 CUDA = torch.device("cuda")  # a device object only: no CUDA call is made deciding the recipe
@@ -89,21 +89,31 @@ def test_steps_between_logged_ones_read_no_tensor_on_the_host(monkeypatch):
     """On a GPU every read of a device value blocks the host until the queue drains. A CPU run
     counts those reads instead: steps that log nothing must make none."""
     reads: list[tuple[int, str]] = []
-    state = {"step": 0}  # the step being run: the last finished one + 1
+    state = {"step": 0, "looping": False}  # the step being run: the last finished one + 1
     for name in READS:
         orig = getattr(torch.Tensor, name)
 
         def counted(self, *a, _orig=orig, _name=name, **k):
-            reads.append((state["step"] + 1, _name))
+            if state["looping"]:  # loading the data before the loop reads its statistics: not a step
+                reads.append((state["step"] + 1, _name))
             return _orig(self, *a, **k)
 
         monkeypatch.setattr(torch.Tensor, name, counted)
+    step = _Run.train_step
+
+    def first_step(self, model):
+        state["looping"] = True
+        return step(self, model)
+
+    monkeypatch.setattr(_Run, "train_step", first_step)
 
     def on_step(step, row):
         state["step"] = step
 
+    # SGD: CPU AdamW (not fused) reads its step counters with .item() -- host tensors even on a GPU,
+    # and the fused AdamW a CUDA run uses reads none
     cfg = RunConfig(steps=8, batch_size=16, log_every=4, eval_every=0, save_every=0, warmup_steps=2,
-                    device="cpu", grad_accum=2, augment=False)
+                    device="cpu", grad_accum=2, augment=False, optimizer="sgd")
     model = make("twohead")
     train(model, cfg, "digits", None, progress=False, on_step=on_step)
     assert state["step"] == 8
