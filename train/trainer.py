@@ -40,7 +40,7 @@ from ..dsl.errors import NetspecError
 from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
-from . import faults, preflight
+from . import faults, fsdp, preflight
 from .best import Best, higher_is_better, resolve_metric
 from .config import RunConfig
 from .data import Data, check_model, load_data
@@ -112,6 +112,7 @@ class _Run:
                  settings: dict[str, bool] | None = None):
         self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
         self.settings = settings or {}  # the speed recipe (recipe.py)
+        self.sharded = cfg.strategy == "fsdp" and dist.world > 1  # FSDP2: checkpoints and eval are collective
         self.heads = trained_heads(self.info)
         self.loader = make_loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
                                   num_workers=cfg.num_workers)
@@ -137,8 +138,13 @@ class _Run:
         ck = ckpt.open_checkpoint(self.out, ckpt.LAST, warn=warn)
         state = ck.state
         try:
-            ckpt.load_weights_file(self.raw, ck.weights)
-            self.opt.load_state_dict(state["optimizer"])
+            if self.sharded:  # every rank reads the full weights and keeps its shards
+                from safetensors.torch import load_file
+
+                fsdp.load_full_state(self.raw, self.opt, load_file(str(ck.weights)), state["optimizer"])
+            else:
+                ckpt.load_weights_file(self.raw, ck.weights)
+                self.opt.load_state_dict(state["optimizer"])
             if state.get("scaler") and self.use_scaler:
                 self.scaler.load_state_dict(state["scaler"])
             self.step = int(state["step"])
@@ -178,7 +184,9 @@ class _Run:
         for micro in range(cfg.grad_accum):
             batch = to_device(self.loader.next(), device, self.settings)
             last = micro == cfg.grad_accum - 1
-            # DDP averages gradients on the last micro-batch only
+            # DDP averages gradients on the last micro-batch only; FSDP reduce-scatters them then
+            if self.sharded:
+                self.raw.set_requires_gradient_sync(last)
             sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
                 with autocast(device, cfg.precision):
@@ -230,16 +238,19 @@ class _Run:
             return
         self.check_finite(tensors=True)
         rngs = ddp.gather_objects(rng_state(), self.dist)
+        weights, optim = fsdp.full_state(self.raw, self.opt) if self.sharded else (self.raw, None)
         if self.dist.is_main:
             for log in self.logs:  # every row up to this step is on disk before the checkpoint names it
                 log.sync()
             faults.point("csv", self.step)
-            state = {"step": self.step, "total_steps": self.total, "optimizer": self.opt.state_dict(),
+            state = {"step": self.step, "total_steps": self.total,
+                     "optimizer": optim if self.sharded else self.opt.state_dict(),
                      "scheduler": self.sched.state_dict(),
                      "scaler": self.scaler.state_dict() if self.use_scaler else None,
                      "loader": self.loader.state_dict(), "rng": rngs, "world": self.dist.world,
                      "best": self.best.state_dict()}
-            files = {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta()),
+            files = {ckpt.WEIGHTS: ckpt.weights_writer(fsdp.Weights(weights) if self.sharded else weights,
+                                                       self._weights_meta()),
                      ckpt.STATE: ckpt.state_writer(state)}
             ckpt.commit(self.out, ckpt.LAST, files, self.step, {"model": self.info.name})
             self.saved_step = self.step
@@ -253,15 +264,18 @@ class _Run:
         ddp.barrier(self.dist)
 
     def save_best(self) -> None:
-        """best/: the weights of this step, which scored a new best on best_metric (rank 0)."""
+        """best/: the weights of this step, which scored a new best on best_metric (rank 0; every
+        rank when sharded, to gather the weights)."""
         if self.out is None:
             return
-        try:
-            check_tensors(self.raw, self.opt, self.step, ddp.DistInfo())  # rank 0 alone: no collective
+        try:  # rank 0 alone checks the whole model, unless it holds only its shards
+            check_tensors(self.raw, self.opt, self.step, self.dist if self.sharded else ddp.DistInfo())
         except NonFinite as e:
             raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
-        ckpt.commit(self.out, ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta())},
-                    self.step, {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
+        model = fsdp.Weights(fsdp.full_weights(self.raw)) if self.sharded else self.raw
+        if self.dist.is_main:
+            ckpt.commit(self.out, ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(model, self._weights_meta())},
+                        self.step, {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
 
     def _weights_meta(self) -> dict[str, str]:
         return {"model": self.info.name, "step": str(self.step)}
@@ -296,6 +310,9 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     t_start = time.time()
     cfg = _config(cfg)
     dist = ddp.setup(cfg.device)
+    if cfg.strategy == "fsdp" and dist.world == 1:
+        raise TrainError("strategy fsdp shards the model across the processes of torchrun; launch with "
+                         "`torchrun --nproc_per_node N -m netspec train ...` or train with strategy ddp")
     raw = ckpt.unwrap(model)
     info = raw.netspec
     if not trained_heads(info):
@@ -348,6 +365,8 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
     settings = recipe(dist.device, raw, cfg)
     apply_backend(settings)
     prepare_model(raw, settings)
+    if cfg.strategy == "fsdp":
+        fsdp.shard(raw)  # before the optimizer is made: it holds the shards
     seed_all(cfg.seed + dist.rank)  # dropout masks differ per rank, like nanoGPT's seed offset
     run = _Run(raw, cfg, data, dist, out, settings)
     show = progress and dist.is_main
@@ -362,7 +381,8 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
             write_run_files(out, info, cfg, data, overrides,
                             frozen=[n for n, p in raw.named_parameters(remove_duplicate=False) if not p.requires_grad])
     model = torch.compile(raw) if cfg.compile else raw
-    model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
+    if cfg.strategy != "fsdp":
+        model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
     bar = Progress(run.total, run.step, show, cfg.log_every, run.unit, stream=stream, live=live)
     note = precision_note(dist.device, cfg.precision)
@@ -416,11 +436,15 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
         result.train_loss = row.get("loss", result.train_loss)
         early = False
         if do_eval:
-            if dist.is_main:
+            if dist.is_main or run.sharded:  # a sharded forward gathers weights from every rank
                 result.val = evaluate(run.raw, run.data, cfg, device=dist.device)
+            new_best = False
+            if dist.is_main:
                 row.update(val_columns(run.info, result.val))
-                if run.best.update(row[cfg.best_metric], step):
-                    run.save_best()
+                new_best = run.best.update(row[cfg.best_metric], step)
+            if ddp.broadcast_flag(new_best, dist) if run.sharded else new_best:
+                run.save_best()
+            if dist.is_main:
                 for log in run.logs:
                     log.evaluated(step, run.raw, run.data)
             early = ddp.broadcast_flag(dist.is_main and run.best.exhausted and step < run.total, dist)
