@@ -147,6 +147,9 @@ class RunConfig:
         for name in self.log:
             if name not in LOGGERS:
                 bad(f"log must name logs among {', '.join(LOGGERS)}, got {name!r}")
+        if self.strategy == "fsdp" and self.log:  # they run the model on rank 0 alone: a sharded one hangs
+            bad(f"strategy fsdp cannot go with log: {', '.join(self.log)} (it runs the model on rank 0 alone, "
+                "which a sharded model cannot do); drop the log or use strategy ddp")
 
     @property
     def final_lr(self) -> float:

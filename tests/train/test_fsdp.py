@@ -13,7 +13,7 @@ import pytest
 from safetensors.torch import load_file
 
 from netspec import build
-from netspec.train.config import RunConfig
+from netspec.train.config import ConfigError, RunConfig
 from netspec.train.fsdp import shard_plan
 from netspec.train.trainer import TrainError, train
 from tests.train.fixtures import make
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKER = """
 import os, sys, torch
 sys.path.insert(0, {repo!r})
-from netspec.train.config import RunConfig
+from netspec.train.config import ConfigError, RunConfig
 from netspec.train.trainer import train
 from tests.train.fixtures import make
 
@@ -47,6 +47,10 @@ def test_shard_plan_wraps_each_block_instance_then_the_root():
 def test_fsdp_needs_torchrun():
     with pytest.raises(TrainError, match=r"^strategy fsdp shards the model across the processes of torchrun; "):
         train(make("mlp"), RunConfig(steps=1, strategy="fsdp", device="cpu"), "digits", None, progress=False)
+    with pytest.raises(ConfigError, match=r"^strategy fsdp cannot go with log: tensorboard \(it runs the model on "
+                                          r"rank 0 alone, which a sharded model cannot do\); drop the log or use "
+                                          r"strategy ddp$"):
+        RunConfig(strategy="fsdp", log=["tensorboard"])
 
 
 def test_two_gloo_ranks_with_fsdp_match_one_process_and_resume(tmp_path):
