@@ -120,3 +120,17 @@ def test_steps_between_logged_ones_read_no_tensor_on_the_host(monkeypatch):
     quiet = [(s, n) for s, n in reads if s % cfg.log_every != 0]
     assert quiet == []
     assert any(s == 4 for s, _ in reads)  # the counter sees the logged step's reads: it can fail
+
+
+def test_cli_flags_reach_the_run_config_and_the_recipe_line(tmp_path, capsys):
+    from netspec.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "lenet", "--steps", "1", "--batch-size", "4", "--device", "cpu", "--channels-last", "true",
+                 "--tf32", "false", "--strategy", "ddp", "--out", str(run)]) == 0
+    cfg = (run / "config.yaml").read_text()
+    assert "tf32: false\n" in cfg and "channels_last: 'true'\n" in cfg and "strategy: ddp\n" in cfg
+    assert "recipe: channels_last\n" in capsys.readouterr().out
+    assert main(["train", "lenet", "--steps", "1", "--strategy", "fsdp", "--device", "cpu",
+                 "--out", str(tmp_path / "f")]) == 1
+    assert "strategy fsdp shards the model across the processes of torchrun" in capsys.readouterr().err
