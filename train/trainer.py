@@ -22,6 +22,8 @@ holds a run needs `overwrite=True`. A NaN or Inf loss stops the run before it ca
 a good checkpoint (guard.py). Losses and metrics per head task live in tasks.py (tables in
 losses.py, metrics.py), the validation pass in validation.py, the progress bar and
 metrics.csv in runlog.py, other logs in loggers.py, best/ and early stopping in best.py.
+The speed settings a device gets (TF32, pinned memory, channels_last, ...) are chosen in
+recipe.py, vocabulary padding in vocabpad.py, FSDP2 sharding (strategy fsdp) in fsdp.py.
 """
 from __future__ import annotations
 
@@ -389,11 +391,11 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
     if show and note:
         bar.message(note)
     if show:
-        bar.message(recipe_line(settings))
-    if show:
         bar.message(f"{info.name}: {_parameters_text(raw)} on {dist.device}"
                     f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"
                     + (f" (resuming at {run.step})" if resume else ""))
+    if show and any(settings.values()):  # a plain fp32 run has nothing to say
+        bar.message(recipe_line(settings))
     stop = _StopFlag(enabled=not dist.enabled)
     try:
         if out is not None and dist.is_main:
