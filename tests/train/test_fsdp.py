@@ -1,6 +1,7 @@
 """strategy fsdp: FSDP2 sharding under torchrun -- two gloo processes on CPU (torch supports
-fully_shard there) train to the same weights as one process, and their run folder holds full
-weights and a resumable optimizer state in the format of any other run."""
+fully_shard there) train a GPT-2 (block instances sharded one by one, tied embedding and
+head in the root, a padded vocabulary) to the same losses and weights as one process, through
+a stop and a resume, and their run folder holds full weights like any other run."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
+import torch
+from safetensors.torch import load_file, save_model
 
 from netspec import build
 from netspec.train.config import ConfigError, RunConfig
@@ -19,32 +21,39 @@ from netspec.train.trainer import TrainError, train
 from tests.train.fixtures import make
 
 REPO = Path(__file__).resolve().parents[2]
+SIZES = {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "vocab_size": 64}
+TEXT = "def f(x):\n    return x + 1\n" * 300
 
 WORKER = """
 import os, sys, torch
+import torch.distributed as dist
 sys.path.insert(0, {repo!r})
-from netspec.train.config import ConfigError, RunConfig
+from netspec import build
+from netspec.train.config import RunConfig
 from netspec.train.trainer import train
-from tests.train.fixtures import make
 
-out = sys.argv[1]
-cfg = RunConfig(steps=6, batch_size=8, eval_every=3, save_every=0, log_every=1, warmup_steps=1, device="cpu",
-                lr=3e-3, strategy="fsdp")
-main = os.environ["RANK"] == "0"
-r = train(make("mlp"), cfg, "digits", out, stop_after=3, progress=main, live=False)
-assert r.interrupted and r.step == 3
-r = train(make("mlp", seed=5), cfg, "digits", out, resume=True, progress=main, live=False)  # weights from last/
-print("rank", os.environ["RANK"], "steps", r.step, "val", r.val["accuracy"])
+out, text = sys.argv[1], sys.argv[2]
+dist.init_process_group("gloo")  # held across both train() calls: each joins it, none tears it down
+torch.manual_seed(0)
+cfg = RunConfig(**{cfg!r}, batch_size=4, strategy="fsdp", data="text:" + text)
+main = dist.get_rank() == 0
+r = train(build("gpt2", **{sizes!r}), cfg, cfg.data, out, stop_after=2, progress=main, live=False)
+assert r.interrupted and r.step == 2
+torch.manual_seed(5)  # other initial weights: the resume must load last/
+r = train(build("gpt2", **{sizes!r}), cfg, cfg.data, out, resume=True, progress=main, live=False)
+print("rank", dist.get_rank(), "steps", r.step, "perplexity", r.val["perplexity"])
+dist.destroy_process_group()
 """
+CFG = {"steps": 4, "eval_every": 2, "eval_batches": 0, "save_every": 0, "log_every": 1, "warmup_steps": 1,
+       "device": "cpu", "lr": 3e-3, "vocab": "char", "vocab_limit": 20}
 
 
 def test_shard_plan_wraps_each_block_instance_then_the_root():
-    gpt = build("gpt2", n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=64)
-    assert shard_plan(gpt) == ["transformer.h.0", "transformer.h.1", ""]
+    assert shard_plan(build("gpt2", **SIZES)) == ["transformer.h.0", "transformer.h.1", ""]
     assert shard_plan(make("mlp")) == [""]  # no block instances: the root holds everything
 
 
-def test_fsdp_needs_torchrun():
+def test_fsdp_needs_torchrun_and_no_rank0_only_logs():
     with pytest.raises(TrainError, match=r"^strategy fsdp shards the model across the processes of torchrun; "):
         train(make("mlp"), RunConfig(steps=1, strategy="fsdp", device="cpu"), "digits", None, progress=False)
     with pytest.raises(ConfigError, match=r"^strategy fsdp cannot go with log: tensorboard \(it runs the model on "
@@ -54,27 +63,33 @@ def test_fsdp_needs_torchrun():
 
 
 def test_two_gloo_ranks_with_fsdp_match_one_process_and_resume(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT)
     script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER.format(repo=str(REPO))))
+    script.write_text(textwrap.dedent(WORKER.format(repo=str(REPO), cfg=CFG, sizes=SIZES)))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), str(tmp_path / "run")]
+           str(script), str(tmp_path / "run"), str(text)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.count("steps 6 val") == 2
     run = tmp_path / "run"
     rows = (run / "metrics.csv").read_text().splitlines()
-    assert len(rows) == 7  # header + one row per step, written once across the stop and the resume
-    # 2 ranks x 8 == 1 process x 16 on the same samples
-    single = make("mlp")
-    cfg = RunConfig(steps=6, batch_size=16, eval_every=3, save_every=0, log_every=1, warmup_steps=1,
-                    device="cpu", lr=3e-3)
+    assert len(rows) == 5  # header + one row per step, written once across the stop and the resume
+    # 2 ranks x 4 == 1 process x 8 on the same samples
+    torch.manual_seed(0)
+    single = build("gpt2", **SIZES)
+    init = {k: v.clone() for k, v in single.state_dict().items()}
+    cfg = RunConfig(**CFG, batch_size=8)
     losses = []
-    train(single, cfg, "digits", None, progress=False, on_step=lambda s, row: losses.append(row["loss"]))
-    saved = load_file(str(run / "last" / "model.safetensors"))
-    assert saved.keys() == dict(single.named_parameters()).keys()
-    for k, v in single.named_parameters():
-        assert not (v - make("mlp").state_dict()[k]).abs().max() < 1e-6, k  # it trained
-        assert (saved[k] - v.detach()).abs().max() < 1e-5, k
-    logged = [float(r.split(",")[1]) for r in rows[1:]]
+    r = train(single, cfg, f"text:{text}", None, progress=False, on_step=lambda s, row: losses.append(row["loss"]))
+    logged = [float(row.split(",")[2]) for row in rows[1:]]
     assert max(abs(a - b) for a, b in zip(logged, losses)) < 1e-5
+    ppl = [float(line.split()[-1]) for line in p.stdout.splitlines() if " steps 4 perplexity " in line]
+    torch.testing.assert_close(ppl, [r.val["perplexity"]] * 2, rtol=1e-5, atol=0)  # every rank's validation
+    saved = load_file(str(run / "last" / "model.safetensors"))
+    full = single.state_dict()
+    save_model(single, str(tmp_path / "one.safetensors"))
+    assert saved.keys() == load_file(str(tmp_path / "one.safetensors")).keys()  # the tie stored once, as always
+    for k, v in saved.items():
+        assert not torch.equal(v, init[k]) or "bias" in k or "ln" in k, k  # it trained
+        torch.testing.assert_close(v, full[k], rtol=1e-4, atol=1e-5, msg=k)
