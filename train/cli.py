@@ -52,6 +52,16 @@ def _train_args(p):
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    p.add_argument("--tf32", type=_boolean, metavar="true|false",
+                   help="CUDA: TF32 float32 matmuls and convolutions (default true)")
+    p.add_argument("--channels-last", choices=("auto", "true", "false"),
+                   help="NHWC layout for models with Conv2d (default auto: on CUDA)")
+    p.add_argument("--pad-vocab", type=int, metavar="N",
+                   help="lm: round the model's vocab_size up to a multiple of N (64 is faster on GPUs); "
+                        "the padded ids never reach the loss or sampling")
+    p.add_argument("--strategy", choices=("ddp", "fsdp"),
+                   help="under torchrun: ddp replicates the model (default), fsdp shards parameters, "
+                        "gradients and optimizer state (FSDP2)")
     p.add_argument("--vocab", choices=("bytes", "char"), help="text data: byte or character vocabulary")
     p.add_argument("--target", metavar="COLUMNS", help="csv data: the label / target column(s), comma-separated "
                    "(default: label, target, class or y, else the last column)")
@@ -213,7 +223,8 @@ def _config_flags(args: argparse.Namespace) -> tuple[dict, list[str]]:
              "seed": args.seed, "eval_every": args.eval_every, "save_every": args.save_every,
              "vocab": getattr(args, "vocab", None), "target": args.target, "features": args.features,
              "early_stop": args.early_stop, "log": tuple(dict.fromkeys(args.log)) if args.log else None,
-             "max_params": args.max_params}
+             "max_params": args.max_params, "tf32": args.tf32, "channels_last": args.channels_last,
+             "pad_vocab": args.pad_vocab, "strategy": args.strategy}
     clear = []
     if args.steps is not None:
         clear.append("epochs")
@@ -238,8 +249,9 @@ def _resumed_run(args: argparse.Namespace, flags: dict, clear: list[str]):
         raise RunError(f"cannot resume: '{args.resume}' has no config.yaml")
     if args.config:
         raise RunError("--config cannot change a resumed run; pass single flags instead")
-    if args.set or args.weights or args.input or args.freeze or args.reinit:
-        raise RunError("--set, --input, --weights, --reinit and --freeze cannot change a resumed run's model")
+    if args.set or args.weights or args.input or args.freeze or args.reinit or args.pad_vocab is not None:
+        raise RunError("--set, --input, --weights, --reinit, --freeze and --pad-vocab cannot change a resumed "
+                       "run's model")
     cfg = _config_with(load_config(run / "config.yaml", in_run=True), flags, clear)
     spec = run_spec(run)
     if spec is not None:
@@ -275,6 +287,7 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     shapes = parse_input_shapes(args.input) or None
     if args.out:  # before minutes of building: a run there is kept unless asked
         check_new_run(Path(args.out), args.overwrite)
+    overrides, cfg = _padded_vocab(args.file, args.model, overrides, shapes, cfg)
     _check_size((args.file, args.model, overrides, shapes, ()), cfg)
     seed_all(cfg.seed)  # the same seed gives the same initial weights
     try:
@@ -297,6 +310,19 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
         freeze(model, args.freeze, flag="--freeze")
     out = Path(args.out) if args.out else _unique_dir(Path("runs") / model.netspec.name)
     return model, cfg, overrides, out
+
+
+def _padded_vocab(file, model_name, overrides: dict, shapes, cfg):
+    """(overrides, cfg) with vocab_size padded to cfg.pad_vocab (see vocabpad.py); the spec is
+    analysed on the meta device to read its vocab_size, nothing is allocated."""
+    if not cfg.pad_vocab:
+        return overrides, cfg
+    from .. import compiler
+    from .vocabpad import pad_overrides
+
+    info = compiler.analyze(str(file), model_name, overrides,
+                            **({"input_shapes": shapes} if shapes else {})).info
+    return pad_overrides(info.name, info.params, overrides, cfg)
 
 
 def _start_weights(model, args: argparse.Namespace) -> None:
@@ -427,7 +453,7 @@ def _sample_text(args, model, cfg, meta, head) -> int:
         raise RunError("sampling this run needs --prompt TEXT")
     sys.stdout.write(complete_text(model, args.prompt, vocab=read_vocab(args.run_dir), seq_len=cfg.seq_len,
                                    tokens=args.tokens, temperature=args.temperature, top_k=args.top_k,
-                                   seed=args.seed, greedy=args.greedy, head=head.name) + "\n")
+                                   seed=args.seed, greedy=args.greedy, head=head.name, vocab_limit=cfg.vocab_limit) + "\n")
     return 0
 
 
@@ -477,7 +503,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = open_run(args.run_dir, args.device, args.checkpoint)
     if run.want.kind == "tokens":
         texts = [complete_text(run.model, prompt, vocab=run.vocab, seq_len=run.seq_len, tokens=args.tokens,
-                               temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+                               temperature=args.temperature, top_k=args.top_k, seed=args.seed,
+                               vocab_limit=run.vocab_limit)
                  for prompt in args.inputs]
         if args.json:
             print(json.dumps([{"input": p, "text": t} for p, t in zip(args.inputs, texts)], ensure_ascii=False))

@@ -70,6 +70,14 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | mps; auto prefers cuda, then mps, then cpu
     compile: bool = False  # torch.compile the model; pays off only on long GPU runs
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 uses a GradScaler on CUDA)
+    tf32: bool = True  # CUDA: TF32 float32 matmuls and cuDNN convolutions (recipe.py); false: full fp32
+    channels_last: str = "auto"  # auto | true | false: NHWC layout for models with Conv2d; auto: on CUDA only
+    pad_vocab: int = 0  # lm: build the model with vocab_size rounded up to a multiple of this (64: faster
+    # matmuls); 0: as the spec says. The padded ids never reach the loss, metrics or sampling (vocab_limit)
+    vocab_limit: int | None = None  # lm heads: only logits below this id count (set by pad_vocab to the
+    # unpadded vocab_size); None: all of them
+    strategy: str = "ddp"  # under torchrun: ddp (replicas) | fsdp (FSDP2 fully_shard: parameters, gradients
+    # and optimizer state sharded across ranks, for models too big for one device)
     max_params: int = 2_000_000_000  # refuse bigger models before allocating them (a slip like
     # --set n_embd=100000); 0: no cap. The machine's memory is checked either way.
 
@@ -81,12 +89,16 @@ class RunConfig:
         def bad(msg):
             raise ConfigError(msg)
 
+        if isinstance(self.channels_last, bool):
+            self.channels_last = "true" if self.channels_last else "false"
         choices = {
             "optimizer": ("adamw", "sgd"),
             "schedule": ("cosine", "linear", "constant"),
             "device": ("auto", "cpu", "cuda", "mps"),
             "precision": ("fp32", "bf16", "fp16"),
             "vocab": ("bytes", "char"),
+            "channels_last": ("auto", "true", "false"),
+            "strategy": ("ddp", "fsdp"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -114,14 +126,14 @@ class RunConfig:
         for key in ("batch_size", "grad_accum"):
             if getattr(self, key) < 1:
                 bad(f"{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("steps", "seq_len"):
+        for key in ("steps", "seq_len", "vocab_limit"):
             v = getattr(self, key)
             if v is not None and v < 1:
                 bad(f"{key} must be at least 1, got {v}")
         if self.epochs is not None and self.epochs <= 0:
             bad(f"epochs must be positive, got {self.epochs}")
         for key in ("eval_every", "eval_batches", "log_every", "save_every", "warmup_steps", "num_workers",
-                    "early_stop", "max_params"):
+                    "early_stop", "max_params", "pad_vocab"):
             if getattr(self, key) < 0:
                 bad(f"{key} must not be negative, got {getattr(self, key)}")
         for key in _INTS:  # torch and numpy take 64-bit integers; counts past 2**53 are slips
@@ -135,6 +147,9 @@ class RunConfig:
         for name in self.log:
             if name not in LOGGERS:
                 bad(f"log must name logs among {', '.join(LOGGERS)}, got {name!r}")
+        if self.strategy == "fsdp" and self.log:  # they run the model on rank 0 alone: a sharded one hangs
+            bad(f"strategy fsdp cannot go with log: {', '.join(self.log)} (it runs the model on rank 0 alone, "
+                "which a sharded model cannot do); drop the log or use strategy ddp")
 
     @property
     def final_lr(self) -> float:
@@ -177,7 +192,8 @@ def config_keys() -> list[str]:
 
 _FLOATS = {"lr", "min_lr", "weight_decay", "momentum", "grad_clip", "epochs", "val_fraction"}
 _INTS = {"batch_size", "grad_accum", "steps", "eval_every", "eval_batches", "log_every", "save_every", "seed",
-         "warmup_steps", "num_workers", "seq_len", "early_stop", "max_params"}
+         "warmup_steps", "num_workers", "seq_len", "early_stop", "max_params", "pad_vocab", "vocab_limit"}
+_BOOLS = ("compile", "augment", "tf32")
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9}  # max_params: 500M, 2B
 
 
@@ -186,7 +202,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if value is None:
         return None
     try:
-        if isinstance(value, bool) and key not in ("compile", "augment"):
+        if isinstance(value, bool) and key not in _BOOLS + ("channels_last",):
             raise ValueError
         if key in _FLOATS:
             return float(value)
@@ -196,7 +212,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
-        if key in ("compile", "augment"):
+        if key == "channels_last":  # YAML reads true / false as booleans
+            return {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else str(value)
+        if key in _BOOLS:
             if isinstance(value, str):
                 low = value.lower()
                 if low in ("true", "yes", "1", "on"):

@@ -3,7 +3,8 @@
 Outside torchrun (no WORLD_SIZE in the environment) everything here is a
 no-op and `setup()` reports a world of one. Under torchrun each process
 trains on its own shard of every epoch (see `netspec.train.data.Loader`), DDP
-averages gradients, and only rank 0 logs, evaluates and writes files.
+averages gradients, and only rank 0 logs, evaluates and writes files. With
+`strategy: fsdp` the model is sharded instead of wrapped (fsdp.py).
 
     torchrun --standalone --nproc_per_node 4 -m netspec train spec.nn ...
 """

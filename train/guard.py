@@ -16,6 +16,7 @@ import torch
 
 from . import distributed as ddp
 from .checkpoint import LAST
+from .fsdp import local
 
 NONE = 2**62  # "no bad step yet"
 
@@ -63,7 +64,7 @@ def check_tensors(model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
                   if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() > 0]
     if not named:
         return
-    ok = torch.stack([torch.isfinite(t).all() for _, t in named])
+    ok = torch.stack([torch.isfinite(local(t)).all() for _, t in named])  # a rank checks its own shards
     bad = ddp.reduce_min(ok.to(torch.int64), dist)
     if bool(bad.all()):
         return

@@ -7,6 +7,7 @@ import torch
 
 from .config import RunConfig
 from .data import Loader
+from .recipe import uses
 
 DEFAULT_STEPS = 1000  # when neither steps nor epochs is set
 
@@ -21,7 +22,7 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    extra = {"fused": True} if device.type == "cuda" else {}
+    extra = {"fused": True} if uses("fused_adamw", device, model, cfg) else {}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), **extra)
 
 

@@ -53,6 +53,7 @@ class Run:
     classes: list[str]
     vocab: list[str] | None
     seq_len: int | None
+    vocab_limit: int | None = None  # a padded vocabulary's real size (RunConfig.vocab_limit)
 
 
 def open_run(run_dir: str | Path, device: str = "cpu", checkpoint: str = "last") -> Run:
@@ -64,7 +65,8 @@ def open_run(run_dir: str | Path, device: str = "cpu", checkpoint: str = "last")
         source = meta.get("data") or cfg.data
         facts = load_data(source, info, cfg, model=model, vocab=read_vocab(run_dir)).facts()
     want = want_from_info(info, cfg.seq_len)
-    return Run(model, want, facts, list(facts.get("classes") or []), read_vocab(run_dir), cfg.seq_len)
+    return Run(model, want, facts, list(facts.get("classes") or []), read_vocab(run_dir), cfg.seq_len,
+               cfg.vocab_limit)
 
 
 # --------------------------------------------------------------------------

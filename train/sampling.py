@@ -81,10 +81,11 @@ def check_settings(tokens: int, temperature: float, top_k: int | None, seed: int
 
 def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | None, seq_len: int | None,
                   tokens: int, temperature: float, top_k: int | None, seed: int | None, greedy: bool = False,
-                  head: str | None = None) -> str:
+                  head: str | None = None, vocab_limit: int | None = None) -> str:
     """`prompt` and its continuation by `tokens` tokens from the model's lm head `head` (default:
-    its first), in the run's vocabulary (None: bytes); `greedy`: the likeliest token each time.
-    Raises NetspecError for a model without an lm head or a bad prompt / setting."""
+    its first), in the run's vocabulary (None: bytes) and never past vocab_limit (a padded
+    model's real vocabulary); `greedy`: the likeliest token each time. Raises NetspecError for a
+    model without an lm head or a bad prompt / setting."""
     from .data import Data, want_from_info
 
     info = ckpt.unwrap(model).netspec
@@ -100,7 +101,8 @@ def complete_text(model: torch.nn.Module, prompt: str, *, vocab: list[str] | Non
     if seed is not None:
         torch.manual_seed(seed)
     out = generate(model, ids, tokens, block_size=block, temperature=temperature, top_k=top_k,
-                   head=heads[0].name, vocab_size=len(vocab) if vocab is not None else 256, greedy=greedy)
+                   head=heads[0].name, vocab_size=min(len(vocab) if vocab is not None else 256,
+                                                      vocab_limit or math.inf), greedy=greedy)
     return codec.decode(out)
 @torch.no_grad()
 def translate(model: torch.nn.Module, src: list[int], *, head: str, specials: dict[str, int], max_tokens: int,

@@ -21,6 +21,7 @@ from .losses import CLASS_ROWS, LOSSES
 from .metrics import METRICS, HeadMeter
 from .objectives import Objective
 from .sampled import OutputLoss
+from .vocabpad import limit_logits
 
 
 def unimplemented() -> list[str]:
@@ -43,12 +44,13 @@ def _plain(info) -> dict[str, Objective]:
     return {h.name: Objective(LOSSES[task_of(h).loss], lambda out: out) for h in trained_heads(info)}
 
 
-def head_losses(info, out: Any, batch: dict[str, torch.Tensor],
-                objs: dict[str, Objective] | None = None) -> dict[str, torch.Tensor]:
+def head_losses(info, out: Any, batch: dict[str, torch.Tensor], objs: dict[str, Objective] | None = None, *,
+                vocab_limit: int | None = None) -> dict[str, torch.Tensor]:
     """Loss per trained head (float32, the mean of its terms over the batch). objs: the heads'
-    objectives (default: each task's own loss)."""
+    objectives (default: each task's own loss); lm logits past vocab_limit (a padded
+    vocabulary) are cut off first."""
     objs = objs if objs is not None else _plain(info)
-    outs = outputs_by_head(out, info)
+    outs = limit_logits(outputs_by_head(out, info), info, vocab_limit, objs)
     return {h.name: objs[h.name].terms(outs[h.name].float(), batch).mean() for h in trained_heads(info)}
 
 

@@ -22,6 +22,8 @@ holds a run needs `overwrite=True`. A NaN or Inf loss stops the run before it ca
 a good checkpoint (guard.py). Losses and metrics per head task live in tasks.py (tables in
 losses.py, metrics.py), the validation pass in validation.py, the progress bar and
 metrics.csv in runlog.py, other logs in loggers.py, best/ and early stopping in best.py.
+The speed settings a device gets (TF32, pinned memory, channels_last, ...) are chosen in
+recipe.py, vocabulary padding in vocabpad.py, FSDP2 sharding (strategy fsdp) in fsdp.py.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ import torch
 from ..dsl.tasks import TASKS
 from . import checkpoint as ckpt
 from . import distributed as ddp
-from . import faults, preflight
+from . import faults, fsdp, preflight
 from .best import Best, higher_is_better, resolve_metric
 from .config import RunConfig
 from .data import Data, check_model, load_data
@@ -53,6 +55,7 @@ from .objectives import objectives, training_view
 from .optim import Schedule, make_optimizer, resolve_steps
 from .pair import adversarial_head
 from .precision import autocast, precision_note
+from .recipe import apply_backend, prepare_model, recipe, recipe_line, to_device
 from .rng import rng_state, seed_all, set_rng_state
 from .runfolder import (METRICS_CSV, RunError, check_new_run, clear_run, make_run_folder, read_vocab, save_config,
                         write_run_files)
@@ -60,6 +63,7 @@ from .runlock import RunLock, remove_if_empty
 from .runlog import MetricsCsv, Progress, csv_columns, report, summary, val_columns
 from .tasks import head_losses, total_loss
 from .validation import evaluate
+from .vocabpad import check_vocab_limit
 
 @dataclass
 class TrainResult:
@@ -105,8 +109,11 @@ class _Run:
     """The state of one training run: data position, optimizer, schedule, scaler, step, and
     the training losses summed since the last logged row."""
 
-    def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None):
+    def __init__(self, raw: torch.nn.Module, cfg: RunConfig, data: Data, dist: ddp.DistInfo, out: Path | None,
+                 settings: dict[str, bool] | None = None):
         self.raw, self.info, self.cfg, self.data, self.dist, self.out = raw, raw.netspec, cfg, data, dist, out
+        self.settings = settings or {}  # the speed recipe (recipe.py)
+        self.sharded = cfg.strategy == "fsdp" and dist.world > 1  # FSDP2: checkpoints and eval are collective
         self.heads = trained_heads(self.info)
         self.objectives = objectives(raw, self.info, data.counts)  # each head's loss (objectives.py)
         self.loader = make_loader(data.train, cfg.batch_size, cfg.seed, rank=dist.rank, world=dist.world,
@@ -133,8 +140,13 @@ class _Run:
         ck = ckpt.open_checkpoint(self.out, ckpt.LAST, warn=warn)
         state = ck.state
         try:
-            ckpt.load_weights_file(self.raw, ck.weights)
-            self.opt.load_state_dict(state["optimizer"])
+            if self.sharded:  # every rank reads the full weights and keeps its shards
+                from safetensors.torch import load_file
+
+                fsdp.load_full_state(self.raw, self.opt, load_file(str(ck.weights)), state["optimizer"])
+            else:
+                ckpt.load_weights_file(self.raw, ck.weights)
+                self.opt.load_state_dict(state["optimizer"])
             if state.get("scaler") and self.use_scaler:
                 self.scaler.load_state_dict(state["scaler"])
             self.step = int(state["step"])
@@ -164,18 +176,24 @@ class _Run:
         self.sum_steps = 0
 
     def train_step(self, model: torch.nn.Module) -> float:
-        """One optimizer step over grad_accum micro-batches; returns its learning rate."""
+        """One optimizer step over grad_accum micro-batches; returns its learning rate.
+        Nothing here reads a device value on the host (no .item(), float(), bool() or print of
+        a tensor): losses and the finite check stay on the device until a logged step, so a GPU
+        never waits for the host. (fp16's GradScaler.step is the one exception: it reads
+        found_inf to skip an overflowed step.)"""
         cfg, device = self.cfg, self.dist.device
         lr = self.sched.apply(self.opt, self.step)
         for micro in range(cfg.grad_accum):
-            batch = {k: v.to(device, non_blocking=True) for k, v in self.loader.next().items()}
+            batch = to_device(self.loader.next(), device, self.settings)
             last = micro == cfg.grad_accum - 1
-            # DDP averages gradients on the last micro-batch only
+            # DDP averages gradients on the last micro-batch only; FSDP reduce-scatters them then
+            if self.sharded:
+                self.raw.set_requires_gradient_sync(last)
             sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
                 with autocast(device, cfg.precision):
                     out = model(*self.data.model_inputs(batch))
-                losses = head_losses(self.info, out, batch, self.objectives)
+                losses = head_losses(self.info, out, batch, self.objectives, vocab_limit=cfg.vocab_limit)
                 loss = total_loss(self.info, losses)
                 self.scaler.scale(loss / cfg.grad_accum).backward()
             for k, v in losses.items():
@@ -222,16 +240,19 @@ class _Run:
             return
         self.check_finite(tensors=True)
         rngs = ddp.gather_objects(rng_state(), self.dist)
+        weights, optim = fsdp.full_state(self.raw, self.opt) if self.sharded else (self.raw, None)
         if self.dist.is_main:
             for log in self.logs:  # every row up to this step is on disk before the checkpoint names it
                 log.sync()
             faults.point("csv", self.step)
-            state = {"step": self.step, "total_steps": self.total, "optimizer": self.opt.state_dict(),
+            state = {"step": self.step, "total_steps": self.total,
+                     "optimizer": optim if self.sharded else self.opt.state_dict(),
                      "scheduler": self.sched.state_dict(),
                      "scaler": self.scaler.state_dict() if self.use_scaler else None,
                      "loader": self.loader.state_dict(), "rng": rngs, "world": self.dist.world,
                      "best": self.best.state_dict()}
-            files = {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta()),
+            files = {ckpt.WEIGHTS: ckpt.weights_writer(fsdp.Weights(weights) if self.sharded else weights,
+                                                       self._weights_meta()),
                      ckpt.STATE: ckpt.state_writer(state)}
             ckpt.commit(self.out, ckpt.LAST, files, self.step, {"model": self.info.name})
             self.saved_step = self.step
@@ -245,15 +266,18 @@ class _Run:
         ddp.barrier(self.dist)
 
     def save_best(self) -> None:
-        """best/: the weights of this step, which scored a new best on best_metric (rank 0)."""
+        """best/: the weights of this step, which scored a new best on best_metric (rank 0; every
+        rank when sharded, to gather the weights)."""
         if self.out is None:
             return
-        try:
-            check_tensors(self.raw, self.opt, self.step, ddp.DistInfo())  # rank 0 alone: no collective
+        try:  # rank 0 alone checks the whole model, unless it holds only its shards
+            check_tensors(self.raw, self.opt, self.step, self.dist if self.sharded else ddp.DistInfo())
         except NonFinite as e:
             raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
-        ckpt.commit(self.out, ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(self.raw, self._weights_meta())},
-                    self.step, {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
+        model = fsdp.Weights(fsdp.full_weights(self.raw)) if self.sharded else self.raw
+        if self.dist.is_main:
+            ckpt.commit(self.out, ckpt.BEST, {ckpt.WEIGHTS: ckpt.weights_writer(model, self._weights_meta())},
+                        self.step, {"model": self.info.name, "metric": self.best.metric, "value": self.best.value})
 
     def _weights_meta(self) -> dict[str, str]:
         return {"model": self.info.name, "step": str(self.step)}
@@ -299,6 +323,9 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
                                       resume=resume, stop_after=stop_after, overrides=overrides,
                                       progress=progress, live=live, stream=stream, on_step=on_step)
     dist = ddp.setup(cfg.device)
+    if cfg.strategy == "fsdp" and dist.world == 1:
+        raise TrainError("strategy fsdp shards the model across the processes of torchrun; launch with "
+                         "`torchrun --nproc_per_node N -m netspec train ...` or train with strategy ddp")
     if not trained_heads(info):
         raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
     if not any(p.requires_grad for p in raw.parameters()):
@@ -345,8 +372,14 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
         cfg = cfg.replace(data=data.name)
     raw.to(dist.device)
     check_model(raw, data, info)
+    check_vocab_limit(info, data, cfg)
+    settings = recipe(dist.device, raw, cfg)
+    apply_backend(settings)
+    prepare_model(raw, settings)
+    if cfg.strategy == "fsdp":
+        fsdp.shard(raw)  # before the optimizer is made: it holds the shards
     seed_all(cfg.seed + dist.rank)  # dropout masks differ per rank, like nanoGPT's seed offset
-    run = _Run(raw, cfg, data, dist, out)
+    run = _Run(raw, cfg, data, dist, out, settings)
     show = progress and dist.is_main
     # warnings about the run folder show even without progress: they are about the user's data
     warn = (lambda text: print(text, file=stream or sys.stderr, flush=True)) if dist.is_main else (lambda text: None)
@@ -360,7 +393,8 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
                             frozen=[n for n, p in raw.named_parameters(remove_duplicate=False) if not p.requires_grad])
     model = training_view(raw, info, run.objectives)  # raw, unless a head applies its last layer itself
     model = torch.compile(model) if cfg.compile else model
-    model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
+    if cfg.strategy != "fsdp":
+        model = ddp.wrap(model, dist)  # broadcasts rank 0's parameters and buffers
 
     bar = Progress(run.total, run.step, show, cfg.log_every, run.unit, stream=stream, live=live)
     note = precision_note(dist.device, cfg.precision)
@@ -370,6 +404,8 @@ def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progre
         bar.message(f"{info.name}: {_parameters_text(raw)} on {dist.device}"
                     f"{f' x{dist.world}' if dist.world > 1 else ''}; {data.describe()}; {run.total} steps"
                     + (f" (resuming at {run.step})" if resume else ""))
+    if show and any(settings.values()):  # a plain fp32 run has nothing to say
+        bar.message(recipe_line(settings))
     stop = _StopFlag(enabled=not dist.enabled)
     try:
         if out is not None and dist.is_main:
@@ -412,12 +448,17 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
         result.train_loss = row.get("loss", result.train_loss)
         early = False
         if do_eval:
-            if dist.is_main:
+            if dist.is_main or run.sharded:  # a sharded forward gathers weights from every rank
                 result.val = evaluate(run.raw, run.data, cfg, device=dist.device, objectives=run.objectives)
+            new_best = False
+            if dist.is_main:
                 row.update(val_columns(run.info, result.val))
-                _draw_figures(run, step, bar.message)
-                if run.best.update(row[cfg.best_metric], step):
-                    run.save_best()
+                if not run.sharded:  # drawing runs the model on this rank alone
+                    _draw_figures(run, step, bar.message)
+                new_best = run.best.update(row[cfg.best_metric], step)
+            if ddp.broadcast_flag(new_best, dist) if run.sharded else new_best:
+                run.save_best()
+            if dist.is_main:
                 for log in run.logs:
                     log.evaluated(step, run.raw, run.data)
             early = ddp.broadcast_flag(dist.is_main and run.best.exhausted and step < run.total, dist)

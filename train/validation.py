@@ -11,6 +11,7 @@ from .precision import autocast
 from .objectives import objectives as head_objectives
 from .objectives import training_view
 from .tasks import head_meters
+from .vocabpad import limit_logits
 
 
 @torch.no_grad()
@@ -47,7 +48,8 @@ def evaluate(model: torch.nn.Module, data: Data, cfg: RunConfig | None = None, *
             for batch in eval_batches(data.val, bs, cap, cfg.seed):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast(device, cfg.precision):
-                    out = outputs_by_head(view(*data.model_inputs(batch)), info)
+                    out = limit_logits(outputs_by_head(view(*data.model_inputs(batch)), info), info,
+                                       cfg.vocab_limit, objs)
                 for name, m in meters.items():
                     m.add(out[name], batch)
     finally:

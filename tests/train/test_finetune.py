@@ -121,4 +121,4 @@ def test_fine_tuning_flag_errors(base, capsys, flags, message):
 def test_resume_refuses_new_fine_tuning_flags(base, capsys):
     code, _, err = run(["train", "--resume", str(base / "base"), "--freeze", "body"], capsys)
     assert code == 1
-    assert err == "error: --set, --input, --weights, --reinit and --freeze cannot change a resumed run's model\n"
+    assert err == "error: --set, --input, --weights, --reinit, --freeze and --pad-vocab cannot change a resumed run's model\n"
