@@ -114,14 +114,16 @@ class _Ejector:
         return name
 
     def class_source(self, block: BlockGraph, name: str, top: bool) -> str:
+        # children register in build's order (compiler.instances.instantiate): each layer where it
+        # is made, its groups on first use, then the groups no layer reached; so keys come out alike
         tree: dict = {}
-        for path in block.containers:
-            _insert(tree, path, None)
         for op in block.ops():
             if op.kind == "module":
                 _insert(tree, op.path, _ctor(op))
             elif op.kind == "block":
                 _insert(tree, op.path, f"{self.names[id(op.block)]}()")
+        for path in block.containers:
+            _insert(tree, path, None)
         lines = [f"class {name}(nn.Module):"]
         params = ", ".join(f"{k}={v!r}" for k, v in block.params.items())
         doc = f"{block.kind} {block.name}({params}), from {block.span}"
