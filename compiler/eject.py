@@ -42,7 +42,8 @@ nan = float("nan")
 
 def _generated_for(name, given, made, command):
     """This file holds the layers of one setting of the spec's parameters (`made`); another
-    setting may change layer sizes, repeat counts and branches, so it is another file."""
+    setting may change layer sizes, repeat counts and branches, so it is another file.
+    `command`: (what generated it, the parameters it was given with --set)."""
     changed = {{k: v for k, v in given.items() if v != made[k]}}
     if changed:
         sets = " ".join(f"{{k}}={{_setting(v)}}" for k, v in given.items() if v != made[k] or k in command[1])
@@ -216,6 +217,7 @@ def _is_list(sub) -> bool:
 
 
 def _lists(tree: dict, root: str) -> set[str]:
+    """The paths (`self.transformer.h`) of the groups `_expr` writes as nn.ModuleLists."""
     out = set()
     for key, sub in tree.items():
         if isinstance(sub, dict):
