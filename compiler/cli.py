@@ -310,7 +310,8 @@ def render_options(p: argparse.ArgumentParser, *, dpi: bool = True) -> None:
 def _summary_args(p):
     spec_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
-    p.add_argument("--depth", type=int, default=None, help="show blocks nested deeper than N as one row")
+    p.add_argument("--depth", type=_depth, default=None, help="show blocks and named groups nested N or more "
+                   "levels deep as one row each, as `render --depth N` draws them as one node (0: the top level)")
     p.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
                    help="count these layers as frozen, as `netspec train --freeze` does (a glob over layer "
                         "paths: fc, layer*, 'transformer.h.[0-5]'; repeat it or separate with commas)")

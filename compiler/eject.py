@@ -27,6 +27,7 @@ from .instances import GraphCache, instantiate
 from .metashapes import no_init
 from .passes import print_rewrites
 from .pysource import attribute, comment, docstring, identifier, literal
+from .tidy import readable
 
 _HEADER = '''{docstring}
 import math
@@ -37,6 +38,26 @@ from torch.nn import functional as F
 
 inf = float("inf")
 nan = float("nan")
+
+
+def _generated_for(name, given, made, command):
+    """This file holds the layers of one setting of the spec's parameters (`made`); another
+    setting may change layer sizes, repeat counts and branches, so it is another file.
+    `command`: (what generated it, the parameters it was given with --set)."""
+    changed = {{k: v for k, v in given.items() if v != made[k]}}
+    if changed:
+        sets = " ".join(f"{{k}}={{_setting(v)}}" for k, v in given.items() if v != made[k] or k in command[1])
+        raise ValueError(f"{{name}} was generated for {{made}}; for {{changed}} generate it again: "
+                         f"{{command[0]}} --set {{sets}}")
+
+
+def _setting(v):
+    """A value as `--set k=v` reads it."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_setting(x) for x in v) + "]"
+    return str(v)
 
 
 def _container(**children):
@@ -85,12 +106,10 @@ def _init_line(target: str, spec: InitSpec) -> str | None:
     return f"nn.init.{fn}({', '.join(params)})"
 
 
-# fx writes some torch functions by the name of their C binding: write the public one.
-_PUBLIC_NAMES = {"torch._C._nn.scaled_dot_product_attention(": "F.scaled_dot_product_attention("}
-
-
 class _Ejector:
-    def __init__(self, cache: GraphCache):
+    def __init__(self, cache: GraphCache, command: str = "netspec compile", overridden=()):
+        self.command = command  # what generates this file (named in the error for other settings)
+        self.overridden = tuple(overridden)  # the parameters it was generated with --set
         self.names: dict[int, str] = {}
         self.classes: list[str] = []
         self.used_names: set[str] = set()
@@ -113,23 +132,48 @@ class _Ejector:
         self.classes.append(self.class_source(block, name, top=top_name is not None))
         return name
 
+    def init_header(self, block: BlockGraph, name: str) -> list[str]:
+        """The model's parameters as __init__ arguments, their defaults the values this file was
+        generated for; other values are refused with the command that generates them (see
+        docs/TOOLING.md: the layers are written out for one setting)."""
+        if not block.params:
+            return ["    def __init__(self):", "        super().__init__()"]
+        taken = {"self", "super", "nn", "torch", "F", "math", "inf", "nan", "_container", "_generated_for",
+                 "_setting"} | self.used_names | {o.__name__ for o in netspec_ops.EJECTED_SOURCES}
+        args = {}
+        for k in block.params:  # a parameter named like something __init__ uses gets a '_'
+            arg = identifier(k)
+            while arg in taken or arg in args.values():
+                arg += "_"
+            args[k] = arg
+        made = "{" + ", ".join(f"{literal(k)}: {_py(v)}" for k, v in block.params.items()) + "}"
+        given = "{" + ", ".join(f"{literal(k)}: {args[k]}" for k in block.params) + "}"
+        command = f"({literal(self.command)}, {_py(tuple(self.overridden))})"
+        return [f"    def __init__(self, {', '.join(f'{args[k]}={_py(v)}' for k, v in block.params.items())}):",
+                "        super().__init__()",
+                f"        _generated_for({literal(name)},",
+                f"                       {given},",
+                f"                       {made},",
+                f"                       {command})"]
+
     def class_source(self, block: BlockGraph, name: str, top: bool) -> str:
+        # children register in build's order (compiler.instances.instantiate): each layer where it
+        # is made, its groups on first use, then the groups no layer reached; so keys come out alike
         tree: dict = {}
-        for path in block.containers:
-            _insert(tree, path, None)
         for op in block.ops():
             if op.kind == "module":
                 _insert(tree, op.path, _ctor(op))
             elif op.kind == "block":
                 _insert(tree, op.path, f"{self.names[id(op.block)]}()")
+        for path in block.containers:
+            _insert(tree, path, None)
         lines = [f"class {name}(nn.Module):"]
         params = ", ".join(f"{k}={v!r}" for k, v in block.params.items())
         doc = f"{block.kind} {block.name}({params}), from {block.span}"
         if block.doc:
             doc = block.doc.strip() + "\n\n" + doc
         lines.append(docstring(doc, "    ") + "\n")
-        lines.append("    def __init__(self):")
-        lines.append("        super().__init__()")
+        lines += self.init_header(block, name) if top else ["    def __init__(self):", "        super().__init__()"]
         for key, sub in tree.items():
             lines.append(f"        self.{key} = {_expr(sub, 2)}" if attribute("", key) == f".{key}" else
                          f"        self.add_module({literal(key)}, {_expr(sub, 2)})")
@@ -150,10 +194,7 @@ class _Ejector:
         code = self.cache.graphs[id(block)].python_code(root_module="self")
         for k, v in code.globals.items():
             self.globals.setdefault(k, v)
-        fwd = textwrap.dedent(code.src).strip("\n")
-        for c_name, public in _PUBLIC_NAMES.items():
-            fwd = fwd.replace(c_name, public)
-        fwd = "\n".join(line.rstrip() for line in fwd.splitlines())
+        fwd = readable(textwrap.dedent(code.src).strip("\n"), _lists(tree, "self"))
         lines.append("")
         lines.append(textwrap.indent(fwd, "    "))
         return "\n".join(lines) + "\n"
@@ -170,12 +211,27 @@ def _insert(tree: dict, path: str, leaf):
         cur[parts[-1]] = leaf
 
 
+def _is_list(sub) -> bool:
+    """A group whose members are all numbered 0..n-1, in order: an nn.ModuleList."""
+    return isinstance(sub, dict) and bool(sub) and list(sub) == [str(i) for i in range(len(sub))]
+
+
+def _lists(tree: dict, root: str) -> set[str]:
+    """The paths (`self.transformer.h`) of the groups `_expr` writes as nn.ModuleLists."""
+    out = set()
+    for key, sub in tree.items():
+        if isinstance(sub, dict):
+            out |= {f"{root}.{key}"} if _is_list(sub) else set()
+            out |= _lists(sub, f"{root}.{key}")
+    return out
+
+
 def _expr(sub, level: int) -> str:
     if isinstance(sub, str):
         return sub
     pad = "    " * (level + 1)
     keys = list(sub)
-    if keys and keys == [str(i) for i in range(len(keys))]:
+    if _is_list(sub):
         inner = ",\n".join(pad + _expr(sub[k], level + 1) for k in keys)
         return f"nn.ModuleList([\n{inner},\n{'    ' * level}])"
     inner = ",\n".join(f"{pad}{k}={_expr(v, level + 1)}" if attribute("", k) == f".{k}" else
@@ -196,7 +252,8 @@ def eject(source, model: str | None = None, overrides: dict | None = None, *, ex
         model = instantiate(g, cache)
     if optimize and level() >= 1:
         print_rewrites(model)
-    ej = _Ejector(cache)
+    command = f"netspec compile {a.info.source} --model {g.name}"
+    ej = _Ejector(cache, command, (overrides or {}).keys())
     top = ej.class_for(g, class_name or g.name)
     used = set(ej.globals.values())
     def calls(obj, code: str) -> bool:  # called from a forward, or built in an __init__

@@ -50,7 +50,25 @@ def _macs(op, module, in_shapes, out_meta, batch: int) -> int | None:
     return 0 if op.kind == "module" else None
 
 
-def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, batch, seen: set, rows: list):
+def _group_rows(block: BlockGraph, op, prefix: str, level: int, groups: dict, rows: list) -> list[dict]:
+    """The rows of the named groups holding `op` (made at their first member), outermost first.
+    A group is a level, as in `render`: its members sit one level below it."""
+    out = []
+    parts = op.cluster.split(".") if op.cluster else []
+    for i in range(len(parts)):
+        path = ".".join(parts[:i + 1])
+        if path not in groups:
+            groups[path] = {"name": prefix + path, "type": "group", "shape": None, "params": 0, "frozen": 0,
+                            "macs": 0, "depth": level + i, "block": True, "doc": None}
+            rows.append(groups[path])
+        out.append(groups[path])
+    return out
+
+
+def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, batch, seen: set, rows: list):
+    """Every row of `block` at every depth: a block or a group is a row (`block: True`) with
+    its members below it, one level deeper; `summarize` cuts the tree at --depth."""
+    groups: dict[str, dict] = {}
     for op in block.ops():
         if op.kind == "input" and level > 0:
             continue
@@ -59,6 +77,8 @@ def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, ba
         shape = _shape_list(meta)
         if shape is None and op.kind not in ("module", "block"):
             continue  # runtime sizes and devices are not layers
+        holders = _group_rows(block, op, prefix, level, groups, rows)
+        lvl = level + len(holders)
         module = None
         if op.kind in ("module", "block"):
             module = gm.get_submodule(op.path) if op.target != "Parameter" else gm.get_parameter(op.path)
@@ -71,27 +91,34 @@ def _rows(block: BlockGraph, gm, a: Analysis, prefix: str, level: int, depth, ba
                 frozen += 0 if p.requires_grad else p.numel()
         in_metas = [a.shapes.get(prefix + (block.op(r.node).path or r.node)) for r in _tensor_refs(op)]
         in_shapes = [list(m.shape) for m in in_metas if hasattr(m, "shape")]
-        if op.kind == "block" and (depth is None or level < depth):
+        start = len(rows)
+        if op.kind == "block":
             rows.append({"name": path, "type": op.block.name, "shape": shape, "params": params, "frozen": frozen,
-                         "macs": None, "depth": level, "block": True, "doc": op.doc})
-            start = len(rows)
+                         "macs": None, "depth": lvl, "block": True, "doc": op.doc})
             # params were counted for the whole block; children recount their own parts
             for p in module.parameters():
                 seen.discard(id(p))
-            _rows(op.block, module, a, path + ".", level + 1, depth, batch, seen, rows)
-            rows[start - 1]["macs"] = sum(r["macs"] or 0 for r in rows[start:] if not r["block"])
-            continue
-        macs = _macs(op, module, in_shapes, meta, batch) if op.kind != "block" else \
-            _block_macs(op.block, module, a, path + ".", batch)
-        typ = op.target if op.kind in ("module", "block", "input") else op.label.split("(")[0]
-        rows.append({"name": path, "type": typ, "shape": shape, "params": params, "frozen": frozen, "macs": macs,
-                     "depth": level, "block": False, "doc": op.doc})
+            _rows(op.block, module, a, path + ".", lvl + 1, batch, seen, rows)
+            rows[start]["macs"] = sum(r["macs"] or 0 for r in rows[start + 1:] if not r["block"])
+        else:
+            typ = op.target if op.kind in ("module", "input") else op.label.split("(")[0]
+            rows.append({"name": path, "type": typ, "shape": shape, "params": params, "frozen": frozen,
+                         "macs": _macs(op, module, in_shapes, meta, batch), "depth": lvl, "block": False,
+                         "doc": op.doc})
+        row = rows[start]
+        for g in holders:  # a group: what its members hold, and its last member's shape
+            g["params"] += row["params"]
+            g["frozen"] += row["frozen"]
+            g["macs"] += row["macs"] or 0
+            g["shape"] = row["shape"]
 
 
-def _block_macs(block, gm, a, prefix, batch) -> int:
-    rows: list = []
-    _rows(block, gm, a, prefix, 1, None, batch, set(), rows)
-    return sum(r["macs"] or 0 for r in rows if not r["block"])
+def _cut(rows: list, depth: int | None) -> list:
+    """The rows `--depth N` shows: blocks and groups nested N deep as one row each (as `render
+    --depth N` draws them as one node), nothing below them."""
+    if depth is None:
+        return rows
+    return [dict(r, block=False) if r["block"] and r["depth"] == depth else r for r in rows if r["depth"] <= depth]
 
 
 def _tensor_refs(op):
@@ -102,7 +129,8 @@ def _tensor_refs(op):
 def summarize(a: Analysis, depth: int | None = None) -> dict:
     batch = a.info.inputs[0].shape[0] if a.info.inputs and a.info.inputs[0].shape else 1
     rows: list = []
-    _rows(a.graph, a.module, a, "", 0, depth, batch, set(), rows)
+    _rows(a.graph, a.module, a, "", 0, batch, set(), rows)
+    rows = _cut(rows, depth)
     return {
         "model": a.info.name,
         "file": a.info.source,
@@ -136,8 +164,12 @@ def print_summary(s: dict) -> None:
         ([("frozen", "right")] if frozen else []) + [("MACs / sample", "right")] + ([("doc", "left")] if docs else [])
     for col, just in cols:
         t.add_column(col, justify=just, no_wrap=col not in ("layer", "doc"), overflow="fold")
+    holders: list[str] = []  # the names of the rows holding this one, outermost first
     for r in s["layers"]:
-        name = "  " * r["depth"] + r["name"].split(".")[-1] if r["depth"] else r["name"]
+        del holders[r["depth"]:]
+        # a name relative to the row holding it: `g.0` inside a block, `0` inside its group `g`
+        name = "  " * r["depth"] + r["name"][len(holders[-1]) + 1:] if holders else r["name"]
+        holders.append(r["name"])
         style = "bold" if r["block"] else None
         shape = "" if r["shape"] is None else str(r["shape"]).replace("'", "")
         cells = [name, r["type"], shape, _fmt_int(r["params"]) if r["params"] or r["block"] else ""]
