@@ -25,6 +25,7 @@ metrics.csv in runlog.py, other logs in loggers.py, best/ and early stopping in 
 """
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -292,25 +293,43 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     problem = unknown_task(info)  # an unknown task, or task arguments its row rejects
     if problem:
         raise TrainError(problem)
-    if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
-        from . import adversarial  # imported here: it builds on this module's parts
-
-        return adversarial.train_pair(raw, cfg, data, Path(out_dir) if out_dir is not None else None,
-                                      resume=resume, stop_after=stop_after, overrides=overrides,
-                                      progress=progress, live=live, stream=stream, on_step=on_step)
     dist = ddp.setup(cfg.device)
-    if not trained_heads(info):
-        raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
-    if not any(p.requires_grad for p in raw.parameters()):
-        raise TrainError(f"every parameter of {info.name} is frozen: nothing to train (check --freeze / frozen=true)"
-                         if any(True for _ in raw.parameters()) else f"{info.name} has no parameters to train")
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not ckpt.has_checkpoint(out)):
         raise TrainError(f"cannot resume: '{out_dir}' has no checkpoint (no {ckpt.LAST}/)")
-    cfg = cfg.replace(best_metric=resolve_metric(info, cfg.best_metric))
     check_installed(cfg.log)
-    n_params = sum(p.numel() for p in raw.parameters())
-    preflight.check_size(info.name, n_params, cfg, dist.device)
+    if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
+        from . import adversarial  # imported here: it builds on this module's parts
+
+        pair = adversarial.prepare(raw, cfg, dist, out, resume, overrides)
+        n_params, best = pair.parameters, False
+        body = functools.partial(adversarial.train_pair, raw, pair, cfg, data, out, dist, resume, stop_after,
+                                 progress, live, stream, on_step)
+    else:
+        if not trained_heads(info):
+            raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
+        if not any(p.requires_grad for p in raw.parameters()):
+            raise TrainError(f"every parameter of {info.name} is frozen: nothing to train (check --freeze / "
+                             "frozen=true)" if any(True for _ in raw.parameters())
+                             else f"{info.name} has no parameters to train")
+        cfg = cfg.replace(best_metric=resolve_metric(info, cfg.best_metric))
+        n_params, best = sum(p.numel() for p in raw.parameters()), True
+        body = functools.partial(_train, raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress,
+                                 live, stream, on_step)
+    result = _in_run_folder(info.name, n_params, best, cfg, out, dist, resume, overwrite, body)
+    result.seconds = time.time() - t_start
+    if progress and dist.is_main:
+        summary(info.name, result, stream)
+    ddp.cleanup(dist)
+    return result
+
+
+def _in_run_folder(name: str, n_params: int, best: bool, cfg: RunConfig, out: Path | None, dist: ddp.DistInfo,
+                   resume: bool, overwrite: bool, body: Callable[[], TrainResult]) -> TrainResult:
+    """Run `body` (a training loop) with the run folder's guarantees: the model's size checked,
+    the folder made, locked, refused if it holds a run (unless `overwrite`, which clears it),
+    its leftovers removed and its free space checked -- the same for every kind of run."""
+    preflight.check_size(name, n_params, cfg, dist.device)
     writes = out is not None and dist.is_main
     created = writes and not resume and not out.exists()
     if writes and not resume:
@@ -322,18 +341,12 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
                     check_new_run(out, overwrite)
                     clear_run(out)
                 ckpt.remove_temporaries(out)
-                preflight.check_folder(out, n_params, cfg, resume)
-            result = _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress, live, stream,
-                            on_step)
+                preflight.check_folder(out, n_params, cfg, resume, best)
+            return body()
     except BaseException:
         if created:  # a run that failed before writing anything (bad data, a mismatch) leaves no folder
             remove_if_empty(out)
         raise
-    result.seconds = time.time() - t_start
-    if progress and dist.is_main:
-        summary(info.name, result, stream)
-    ddp.cleanup(dist)
-    return result
 
 
 def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress, live, stream,
