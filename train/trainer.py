@@ -12,7 +12,7 @@
     curves.png         loss and validation metric curves
     last/              the checkpoint to resume from: weights, optimizer, schedule, scaler, RNG
                        states, step, data position -- one unit (checkpoint.py)
-    best/              the weights that scored best on `best_metric`
+    best/              the weights that scored best on `best_metric` (a GAN run has none)
     tensorboard/       event files, with `log: [tensorboard]`
 
 `train(..., resume=True)` continues from last/ exactly: on CPU, N steps in one go and N/2 + N/2
@@ -22,6 +22,8 @@ holds a run needs `overwrite=True`. A NaN or Inf loss stops the run before it ca
 a good checkpoint (guard.py). Losses and metrics per head task live in tasks.py (tables in
 losses.py, metrics.py), the validation pass in validation.py, the progress bar and
 metrics.csv in runlog.py, other logs in loggers.py, best/ and early stopping in best.py.
+A model with an adversarial head trains with its critic in adversarial.py's loop, inside the
+same run-folder checks and lock (`_in_run_folder`).
 """
 from __future__ import annotations
 
