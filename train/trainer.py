@@ -303,6 +303,9 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
         from . import adversarial  # imported here: it builds on this module's parts
 
+        if val is not None or is_torch_data(data):
+            raise TrainError("adversarial training reads its real samples from a SOURCE (data='digits', ...) or "
+                             "a loaded Data, not from PyTorch data")
         pair = adversarial.prepare(raw, cfg, dist, out, resume, overrides)
         n_params, best = pair.parameters, False
         body = functools.partial(adversarial.train_pair, raw, pair, cfg, data, out, dist, resume, stop_after,

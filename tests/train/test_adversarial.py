@@ -199,6 +199,14 @@ def test_a_nan_loss_stops_a_gan_without_overwriting_its_checkpoint(tmp_path, mon
     assert json.loads((out / "last" / "checkpoint.json").read_text())["step"] == 4
 
 
+def test_a_gan_takes_no_pytorch_data():
+    data = torch.utils.data.TensorDataset(torch.zeros(4, 1, 28, 28))
+    with pytest.raises(TrainError) as e:
+        train(netspec.build(GAN, ngf=4, nz=8), RunConfig(steps=1), data, None, progress=False)
+    assert str(e.value) == ("adversarial training reads its real samples from a SOURCE (data='digits', ...) or a "
+                            "loaded Data, not from PyTorch data")
+
+
 def test_a_gan_run_of_the_layout_before_last_is_refused(tmp_path, capsys):
     out = tmp_path / "gan"
     assert cli_main(["train", GAN, "--data", "digits", "--set", *TINY, "--steps", "1", "--batch-size", "8",
