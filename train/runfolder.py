@@ -174,19 +174,14 @@ def count_params(spec: str | Path, model: str | None, overrides: dict[str, Any],
 
 
 def read_vocab(run_dir: str | Path) -> list[str] | None:
-    """The run's character vocabulary, or None (bytes): a list of distinct single characters
-    (and, for seq2seq data, its special tokens <pad>, <bos>, <eos>)."""
-    from .data.seq2seq import SPECIALS
-
+    """The run's character vocabulary, or None (bytes): a list of distinct single characters."""
     p = Path(run_dir) / VOCAB_JSON
     if not os.path.lexists(p):
         return None
     vocab = _read_json(p)
-    if (not isinstance(vocab, list) or not vocab
-            or not all(isinstance(c, str) and (len(c) == 1 or c in SPECIALS) for c in vocab)
+    if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab)
             or len(set(vocab)) != len(vocab)):
-        raise RunError(f"'{p}' is not a character vocabulary (a JSON list of distinct single characters, "
-                       f"or seq2seq's {', '.join(SPECIALS)})")
+        raise RunError(f"'{p}' is not a character vocabulary (a JSON list of distinct single characters)")
     return vocab
 
 
