@@ -35,11 +35,11 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
     if problem:
         raise DataError(problem)
     heads = trained_heads(info)
-    fed = [i.name for i in info.inputs]  # training data feeds every input
-    for h in heads:  # lm / reconstruct / seq2seq read their `target=` input, which must be one fed
-        if h.target is not None and h.target not in fed:
+    fed = info.inputs[0]  # the input a head's target is read from
+    for h in heads:  # lm / reconstruct read their `target=` input, which must be the one fed
+        if h.target is not None and h.target != fed.name:
             raise DataError(f"head '{h.name}' of {info.name} reads input '{h.target}', but training data feeds "
-                            f"{', '.join(repr(n) for n in fed)}")
+                            f"'{fed.name}'")
     needs = frozenset(f for h in heads for f in task_of(h).needs)
     sizes: dict = {}
     for h in heads:
