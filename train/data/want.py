@@ -35,11 +35,10 @@ def want_from_info(info, seq_len: int | None = None, head_shapes: dict[str, tupl
     if problem:
         raise DataError(problem)
     heads = trained_heads(info)
-    fed = info.inputs[0]  # the input a head's target is read from
     for h in heads:  # lm / reconstruct read their `target=` input, which must be the one fed
-        if h.target is not None and h.target != fed.name:
+        if h.target is not None and h.target != inp.name:
             raise DataError(f"head '{h.name}' of {info.name} reads input '{h.target}', but training data feeds "
-                            f"'{fed.name}'")
+                            f"'{inp.name}'")
     needs = frozenset(f for h in heads for f in task_of(h).needs)
     sizes: dict = {}
     for h in heads:
