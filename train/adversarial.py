@@ -8,18 +8,30 @@ Each step, like DCGAN's: the critic takes one step on a real batch and as many g
 samples (binary cross-entropy, `losses.critic_loss`), then the generator one step on the
 critic's verdict on those samples (the non-saturating loss, `losses.nonsaturating`).
 
-The loop reuses the trainer's parts -- Loader, optimizer and schedule, checkpoints, progress
-and metrics.csv -- with a second optimizer; pair.py builds and checks the pair (`--set` values
-go to the model that has the parameter). The run folder holds the generator as
-model.safetensors and the critic as critic.safetensors; state.pt both optimizers; every
-validation pass draws `figures/samples_<step>.png` from fixed noise. One process (no torchrun),
-one micro-batch a step.
+`trainer.train` runs this loop inside the same run-folder guarantees as any run (size and
+disk checks, the lock, no training anew over a run without `overwrite`): `prepare` checks
+the settings and builds the critic before the folder is touched, `train_pair` trains. The
+loop reuses the trainer's parts -- Loader, optimizer and schedule, the non-finite guard,
+metrics.csv, progress and summary -- with a second optimizer; pair.py builds and checks the
+pair (`--set` values go to the model that has the parameter).
+
+The run folder's last/ is one checkpoint (checkpoint.commit): the generator as
+model.safetensors, the critic as critic.safetensors, state.pt with both optimizers, the
+schedule, the data position and the RNG states -- so N/2 + N/2 resumed steps give the weights
+and metrics.csv of N in one go. A GAN run has no best/: its validation loss measures the
+generator against a critic that changes too, so it does not rank generators (`--checkpoint
+best` is refused, `early_stop` and `best_metric` too). A NaN or Inf loss, weight or optimizer
+state stops the run before it can overwrite last/. Every validation pass draws
+`figures/samples_<step>.png` from fixed noise. One process (no torchrun), one micro-batch a
+step, metrics.csv only (no `log:`).
 """
 from __future__ import annotations
 
-import math
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -29,15 +41,17 @@ from .config import RunConfig
 from .data import Data, Loader, eval_batches
 from .errors import TrainError
 from .grids import draw, fixed_noise
+from .guard import FiniteGuard, NonFinite, check_tensors, fault_message
 from .heads import outputs_by_head, task_of
 from .losses import critic_loss, nonsaturating
 from .metrics import HeadMeter, format_metrics
 from .optim import Schedule, make_optimizer, resolve_steps
 from .pair import CRITIC_WEIGHTS, adversarial_head, build_critic, check_pair, critic_data, noise, split_overrides
 from .precision import autocast
-from .runfolder import save_config, write_run_files
-from .runlog import Progress, csv_columns, csv_value, open_metrics, val_columns
-from .trainer import TrainResult, _StopFlag, _summary, seed_all
+from .rng import rng_state, seed_all, set_rng_state
+from .runfolder import METRICS_CSV, read_meta, save_config, write_run_files
+from .runlog import MetricsCsv, Progress, csv_columns, val_columns
+from .trainer import TrainResult, _StopFlag
 
 
 @torch.no_grad()
@@ -75,6 +89,43 @@ def evaluate_pair(gen: torch.nn.Module, critic: torch.nn.Module, head: str, data
     return res
 
 
+@dataclass
+class Pair:
+    """What `prepare` settles before the run folder is touched: the critic, built, and which
+    --set values went to which model."""
+    critic: torch.nn.Module
+    head: object  # the generator's adversarial head
+    overrides: dict | None  # the generator's --set values (model.json's "overrides")
+    critic_overrides: dict  # the critic's (model.json's "critic")
+    parameters: int  # of both models: what the size and disk checks count
+
+
+def prepare(gen: torch.nn.Module, cfg: RunConfig, dist: ddp.DistInfo, out: Path | None, resume: bool,
+            overrides: dict | None) -> Pair:
+    """Check that `cfg` suits a GAN and build its critic (a resumed run's with the --set values
+    model.json keeps); raises TrainError."""
+    if dist.world > 1:
+        raise TrainError("adversarial training runs in one process; start it without torchrun")
+    if cfg.grad_accum != 1:
+        raise TrainError("adversarial training takes one batch per step; set grad_accum to 1")
+    if cfg.precision == "fp16":
+        raise TrainError("adversarial training runs in fp32 or bf16")
+    if cfg.log:
+        raise TrainError(f"adversarial training keeps metrics.csv only; leave out log: {', '.join(cfg.log)}")
+    if cfg.early_stop or cfg.best_metric:
+        raise TrainError("adversarial training keeps no best/ checkpoint (a GAN's validation loss does not rank "
+                         "its generators): leave out " + ("early_stop" if cfg.early_stop else "best_metric"))
+    info = gen.netspec  # trainer.train has checked its heads' tasks
+    head = adversarial_head(info)
+    if resume:
+        critic_over = (read_meta(out).get("critic") or {}).get("overrides") or {}
+    else:
+        overrides, critic_over = split_overrides(info, overrides)
+    critic = build_critic(info, critic_over)
+    params = sum(p.numel() for p in gen.parameters()) + sum(p.numel() for p in critic.parameters())
+    return Pair(critic, head, overrides, critic_over, params)
+
+
 class _PairRun:
     """The state of one adversarial run: data position, both optimizers, the schedule, the step."""
 
@@ -90,16 +141,30 @@ class _PairRun:
         self.sums = torch.zeros(2)  # generator and critic losses since the last row
         self.sum_steps = 0
         self.last_log = (time.time(), 0)
+        # the critic steps first: when its loss went bad, the generator's follows on the same step
+        self.guard = FiniteGuard([], device, ddp.DistInfo(),
+                                 more=("the critic's loss", f"the loss of head '{head.name}'"))
+        self.saved_step: int | None = None  # step of the last checkpoint this run wrote or resumed from
+        self.logs: list = []  # metrics.csv (a run with a folder)
 
-    def restore(self) -> None:
-        state = ckpt.load_state(self.out)
-        ckpt.load_weights_file(self.gen, self.out)
-        ckpt.load_weights_file(self.critic, self.out / CRITIC_WEIGHTS)
-        self.opt_g.load_state_dict(state["optimizer"])
-        self.opt_d.load_state_dict(state["critic_optimizer"])
-        self.step = int(state["step"])
-        self.loader.load_state_dict(state["loader"])
-        ckpt.set_rng_state(state["rng"][0])
+    def restore(self, warn: Callable[[str], None]) -> None:
+        """Continue from last/: both models' weights, both optimizers, step, data, RNGs. A
+        damaged last/ gives way to a complete last.prev/ (a save cut short)."""
+        ck = ckpt.open_checkpoint(self.out, ckpt.LAST, files=(CRITIC_WEIGHTS,), warn=warn)
+        state = ck.state
+        ckpt.load_weights_file(self.gen, ck.weights)
+        ckpt.load_weights_file(self.critic, ck.file(CRITIC_WEIGHTS))
+        try:
+            self.opt_g.load_state_dict(state["optimizer"])
+            self.opt_d.load_state_dict(state["critic_optimizer"])
+            self.step = int(state["step"])
+            self.loader.load_state_dict(state["loader"])
+            set_rng_state(state["rng"][0])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise ckpt.CheckpointError(f"'{ck.folder / ckpt.STATE}' does not fit this run ({e})") from None
+        self.saved_step = self.step
+        if ck.folder.name != ckpt.LAST:
+            ckpt.discard(self.out, ckpt.LAST)  # the next save replaces it from last.prev's place
         if self.step >= self.total:
             raise TrainError(f"run '{self.out}' already finished {self.step} of {self.total} steps; "
                              "raise --steps to train on")
@@ -126,6 +191,7 @@ class _PairRun:
         self.sums += torch.stack([g_loss.detach(), d_loss.detach()]).cpu()
         self.step += 1
         self.sum_steps += 1
+        self.guard.observe(self.step, self.head.weight * g_loss, [d_loss, g_loss])
         return lr
 
     def loss_row(self, lr: float) -> dict:
@@ -133,52 +199,51 @@ class _PairRun:
         now = time.time()
         speed = (self.step - self.last_log[1]) * self.cfg.batch_size / max(now - self.last_log[0], 1e-9)
         self.last_log, self.sums, self.sum_steps = (now, self.step), torch.zeros(2), 0
-        if not (math.isfinite(g) and math.isfinite(d)):
-            raise TrainError(f"loss became {g if not math.isfinite(g) else d} at step {self.step}; lower --lr")
         return {"step": self.step, f"loss_{self.head.name}": g, "loss": self.head.weight * g, "loss_critic": d,
                 "lr": lr, "samples_per_s": speed}
 
-    def save(self, warn) -> None:
+    def check_finite(self, tensors: bool) -> None:
+        """Raise TrainError when a loss since the last check (or, with `tensors`, a weight or
+        optimizer state of either model) is NaN or Inf -- before anything of this step is saved."""
+        try:
+            self.guard.check()
+            if tensors:
+                check_tensors(self.gen, self.opt_g, self.step, ddp.DistInfo())
+                check_tensors(self.critic, self.opt_d, self.step, ddp.DistInfo())
+        except NonFinite as e:
+            raise TrainError(fault_message(e, self.out, self.saved_step, self.cfg)) from None
+
+    def save(self, warn: Callable[[str], None]) -> None:
+        """Checkpoint both models and both optimizers into last/ as one unit, then redraw curves.png."""
         if self.out is None:
             return
+        self.check_finite(tensors=True)
+        for log in self.logs:  # every row up to this step is on disk before the checkpoint names it
+            log.sync()
         state = {"step": self.step, "total_steps": self.total, "optimizer": self.opt_g.state_dict(),
                  "critic_optimizer": self.opt_d.state_dict(), "scheduler": self.sched.state_dict(),
-                 "loader": self.loader.state_dict(), "rng": [ckpt.rng_state()], "world": 1}
-        ckpt.save_checkpoint(self.out, self.gen, state, {"model": self.info.name, "step": str(self.step)})
-        try:
-            ckpt.save_weights(self.critic, self.out / CRITIC_WEIGHTS, {"model": self.critic.netspec.name})
-        except OSError as e:
-            raise ckpt.CheckpointError(f"cannot write the critic's weights into '{self.out}': {e.strerror or e}")
+                 "loader": self.loader.state_dict(), "rng": [rng_state()], "world": 1}
+        step = str(self.step)
+        files = {ckpt.WEIGHTS: ckpt.weights_writer(self.gen, {"model": self.info.name, "step": step}),
+                 CRITIC_WEIGHTS: ckpt.weights_writer(self.critic, {"model": self.critic.netspec.name, "step": step}),
+                 ckpt.STATE: ckpt.state_writer(state)}
+        ckpt.commit(self.out, ckpt.LAST, files, self.step, {"model": self.info.name,
+                                                             "critic": self.critic.netspec.name})
+        self.saved_step = self.step
         try:
             from .plot import plot_curves
 
-            plot_curves(self.out / "metrics.csv", self.out / "curves.png")
+            plot_curves(self.out / METRICS_CSV, self.out / "curves.png")
         except Exception as e:  # noqa: BLE001 - a plotting failure must never lose a run
             warn(f"warning: could not draw curves.png: {e}")
 
 
-def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, out: Path | None, *,
-               resume: bool = False, stop_after: int | None = None, overrides: dict | None = None,
-               progress: bool = True, live: bool | None = None, stream=None, on_step=None) -> TrainResult:
-    """`trainer.train` for a model with an adversarial head: the same arguments, the same
-    Ctrl-C handling, result and summary line."""
-    t_start = time.time()
-    dist = ddp.setup(cfg.device)
-    if dist.world > 1:
-        raise TrainError("adversarial training runs in one process; start it without torchrun")
-    if cfg.grad_accum != 1:
-        raise TrainError("adversarial training takes one batch per step; set grad_accum to 1")
-    if cfg.precision == "fp16":
-        raise TrainError("adversarial training runs in fp32 or bf16")
-    info = gen.netspec  # trainer.train has checked its heads' tasks
-    head = adversarial_head(info)
-    if resume:
-        from .runfolder import read_meta
-
-        critic_over = (read_meta(out).get("critic") or {}).get("overrides") or {}
-    else:
-        overrides, critic_over = split_overrides(info, overrides)
-    critic = build_critic(info, critic_over)
+def train_pair(gen: torch.nn.Module, pair: Pair, cfg: RunConfig, data: Data | str | None, out: Path | None,
+               dist: ddp.DistInfo, resume: bool, stop_after: int | None, progress: bool, live: bool | None, stream,
+               on_step) -> TrainResult:
+    """`trainer.train`'s loop for a model with an adversarial head, once the run folder is
+    checked and locked (`trainer._in_run_folder`): set up, restore, loop, close metrics.csv."""
+    info, head, critic = gen.netspec, pair.head, pair.critic
     if isinstance(data, Data):
         real = data
     else:
@@ -189,71 +254,77 @@ def train_pair(gen: torch.nn.Module, cfg: RunConfig, data: Data | str | None, ou
     check_pair(gen, critic, head.name, real)
     seed_all(cfg.seed)
     run = _PairRun(gen, critic, head, cfg, real, dist.device, out)
+    # warnings about the run folder show even without progress: they are about the user's data
+    warn = lambda text: print(text, file=stream or sys.stderr, flush=True)  # noqa: E731
     if resume:
-        run.restore()
+        run.restore(warn)
     if out is not None:
         if resume:
             save_config(out, cfg)
         else:
-            write_run_files(out, info, cfg, real, overrides,
-                            {"critic": {"model": critic.netspec.name, "overrides": critic_over}})
+            write_run_files(out, info, cfg, real, pair.overrides,
+                            extra={"critic": {"model": critic.netspec.name, "overrides": pair.critic_overrides}})
     params = sum(p.numel() for p in gen.parameters()), sum(p.numel() for p in critic.parameters())
     bar = Progress(run.total, run.step, progress, cfg.log_every, "samples", stream=stream, live=live)
     bar.message(f"{info.name} against {critic.netspec.name}: {params[0]:,} + {params[1]:,} parameters on "
                 f"{dist.device}; {real.describe()}; {run.total} steps" + (f" (resuming at {run.step})" if resume else ""))
-    csv_file = csv = None
-    if out is not None:
-        cols = csv_columns(info, "samples")
-        cols.insert(cols.index("loss") + 1, "loss_critic")
-        cols.insert(cols.index("val_loss") + 1, "val_loss_critic")
-        csv_file, csv = open_metrics(out / "metrics.csv", cols, run.step if resume else None)
-    result = TrainResult(out_dir=out, step=run.step, total_steps=run.total, seconds=0.0)
     stop = _StopFlag(enabled=True)
     try:
-        while run.step < run.total:
-            lr = run.train_step()
-            step = result.step = run.step
-            do_eval = step == run.total or (cfg.eval_every and step % cfg.eval_every == 0)
-            do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
-            want_stop = (stop_after is not None and step >= stop_after) or stop.set
-            row = run.loss_row(lr) if step % max(1, cfg.log_every) == 0 or do_eval or want_stop else {}
-            result.train_loss = row.get("loss", result.train_loss)
-            if do_eval:
-                result.val = evaluate_pair(gen, critic, head.name, real, cfg)
-                row.update(val_columns(info, result.val))
-                row["val_loss_critic"] = result.val["critic_loss"]
-                if out is not None:
-                    try:
-                        draw("samples", gen, head.name, real, dist.device, cfg.seed, out, step)
-                    except Exception as e:  # noqa: BLE001 - a drawing failure must never lose a run
-                        bar.message(f"warning: could not draw samples: {e}")
-            if row:
-                if csv is not None:
-                    csv.writerow({k: csv_value(v) for k, v in row.items()})
-                bar.update(step, f"loss {row['loss']:.4f}  critic {row['loss_critic']:.4f}  lr {lr:.2e}  "
-                                 f"{row['samples_per_s']:,.0f} samples/s", force=bool(do_eval))
-                if do_eval:
-                    bar.message(f"step {step}: {format_metrics(result.val)}  critic {result.val['critic_loss']:.4f}")
-            else:
-                bar.update(step)
-            if on_step is not None:
-                on_step(step, row)
-            if do_save or (want_stop and step < run.total):
-                if csv_file is not None:
-                    csv_file.flush()
-                run.save(bar.message)
-            if want_stop and step < run.total:
-                result.interrupted = True
-                if stop.set:
-                    bar.message(f"stopped at step {step}; continue with --resume {out}" if out else
-                                f"stopped at step {step}")
-                break
+        if out is not None:
+            cols = csv_columns(info, "samples")
+            cols.insert(cols.index("loss") + 1, "loss_critic")
+            cols.insert(cols.index("val_loss") + 1, "val_loss_critic")
+            run.logs.append(MetricsCsv(out / METRICS_CSV, cols, run.step if resume else None))
+        return _loop(run, bar, stop, stop_after, on_step)
     finally:
         stop.restore()
         bar.close()
-        if csv_file is not None:
-            csv_file.close()
-    result.seconds = time.time() - t_start
-    if progress:
-        _summary(info.name, result, stream)
+        for log in run.logs:
+            log.close()
+
+
+def _loop(run: _PairRun, bar: Progress, stop: _StopFlag, stop_after: int | None, on_step) -> TrainResult:
+    """Step until the schedule ends or a stop is asked for; log, evaluate, draw and checkpoint on their steps."""
+    cfg, out, head = run.cfg, run.out, run.head
+    result = TrainResult(out_dir=out, step=run.step, total_steps=run.total, seconds=0.0)
+    run.last_log = (time.time(), run.step)
+    while run.step < run.total:
+        lr = run.train_step()
+        step = result.step = run.step
+        do_log = step % max(1, cfg.log_every) == 0 or step == run.total
+        do_eval = step == run.total or (cfg.eval_every and step % cfg.eval_every == 0)
+        do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
+        want_stop = (stop_after is not None and step >= stop_after) or stop.set
+        if do_log or do_eval or want_stop or do_save:
+            run.check_finite(tensors=False)
+        row = run.loss_row(lr) if do_log or do_eval or want_stop else {}
+        result.train_loss = row.get("loss", result.train_loss)
+        if do_eval:
+            result.val = evaluate_pair(run.gen, run.critic, head.name, run.data, cfg)
+            row.update(val_columns(run.info, result.val))
+            row["val_loss_critic"] = result.val["critic_loss"]
+            if out is not None:
+                try:
+                    draw("samples", run.gen, head.name, run.data, run.device, cfg.seed, out, step)
+                except Exception as e:  # noqa: BLE001 - a drawing failure must never lose a run
+                    bar.message(f"warning: could not draw samples: {e}")
+        if row:
+            for log in run.logs:
+                log.row(step, row)
+            bar.update(step, f"loss {row['loss']:.4f}  critic {row['loss_critic']:.4f}  lr {lr:.2e}  "
+                             f"{row['samples_per_s']:,.0f} samples/s", force=bool(do_eval))
+            if do_eval:
+                bar.message(f"step {step}: {format_metrics(result.val)}  critic {result.val['critic_loss']:.4f}")
+        else:
+            bar.update(step)
+        if on_step is not None:
+            on_step(step, row)
+        if do_save or (want_stop and step < run.total):
+            run.save(bar.message)
+        if want_stop and step < run.total:
+            result.interrupted = True
+            if stop.set:
+                bar.message(f"stopped at step {step}; continue with --resume {out}" if out else
+                            f"stopped at step {step}")
+            break
     return result

@@ -8,6 +8,9 @@ A checkpoint is one folder, committed as one unit:
            checkpoint.json    written last: step, the checkpoint's id, each file's size
     best/  model.safetensors and checkpoint.json (with the metric and its value)
 
+A GAN's last/ holds its critic too (critic.safetensors; both optimizers are in state.pt), and
+it has no best/ (adversarial.py). Which files a checkpoint may hold is the FILES table.
+
 It is written into a temporary folder and swapped in by renames: `last` becomes
 `last.prev`, the temporary folder becomes `last`, `last.prev` is deleted. After a crash
 at any point there is a complete `last` or a complete `last.prev`, which is opened
@@ -37,7 +40,9 @@ from ..dsl.errors import NetspecError
 from . import faults, safefile
 
 WEIGHTS = "model.safetensors"
+CRITIC = "critic.safetensors"  # a GAN's critic, beside its generator's weights
 STATE = "state.pt"
+FILES = (WEIGHTS, CRITIC, STATE)  # what a checkpoint's manifest may list; nothing else is read
 MANIFEST = "checkpoint.json"
 LAST, BEST = "last", "best"  # the checkpoints of a run folder
 FORMAT = 1
@@ -193,6 +198,10 @@ class Checkpoint:
     def weights(self) -> Path:
         return self.folder / WEIGHTS
 
+    def file(self, name: str) -> Path:
+        """One of the checkpoint's FILES (verified when it was opened with it in `files`)."""
+        return self.folder / name
+
 
 def _reject(folder: Path, why: str):
     raise CheckpointError(f"'{folder}' is not a complete checkpoint: {why}")
@@ -212,26 +221,30 @@ def _read_manifest(folder: Path) -> dict:
     return m
 
 
-def _verify(folder: Path, state: bool) -> Checkpoint:
-    """The checkpoint in `folder`, every file checked against its manifest; raises CheckpointError."""
+def _verify(folder: Path, state: bool, files: tuple[str, ...] = ()) -> Checkpoint:
+    """The checkpoint in `folder`, every file checked against its manifest (`files`: more that
+    it must hold, such as a GAN's critic); raises CheckpointError."""
     if folder.is_symlink():
         _reject(folder, "it is a symbolic link (a run's checkpoints are folders inside it)")
     m = _read_manifest(folder)
-    needed = (WEIGHTS, STATE) if state else (WEIGHTS,)
+    needed = (WEIGHTS, *files, STATE) if state else (WEIGHTS, *files)
     for fname in needed:
         if fname not in m["files"]:
             _reject(folder, f"it holds no {fname}")
     for fname, size in m["files"].items():
         p = folder / str(fname)
-        if fname not in (WEIGHTS, STATE) or p.is_symlink() or not p.is_file():
+        if fname not in FILES or p.is_symlink() or not p.is_file():
             _reject(folder, f"{fname} is missing")
         if p.stat().st_size != size:
             _reject(folder, f"{fname} has {p.stat().st_size} bytes where {size} were written (truncated?)")
     ck = Checkpoint(folder, m["step"], m["checkpoint"], m)
-    meta = _weights_metadata(ck.weights)
-    if meta.get("checkpoint") != ck.id:
-        _reject(folder, f"{WEIGHTS} is from another save (step {meta.get('step', '?')}) than {MANIFEST} "
-                        f"(step {ck.step})")
+    for fname in (WEIGHTS, *files):
+        if not fname.endswith(".safetensors"):
+            continue
+        meta = _weights_metadata(ck.file(fname))
+        if meta.get("checkpoint") != ck.id:
+            _reject(folder, f"{fname} is from another save (step {meta.get('step', '?')}) than {MANIFEST} "
+                            f"(step {ck.step})")
     if state:
         ck.state = _load_state(folder / STATE)
         if ck.state.get("checkpoint") != ck.id:
@@ -271,17 +284,18 @@ def _stderr(text: str) -> None:
 
 
 def open_checkpoint(run_dir: str | Path, name: str = LAST, *, state: bool = True, folder: Path | None = None,
-                    warn: Callable[[str], None] = _stderr) -> Checkpoint:
+                    files: tuple[str, ...] = (), warn: Callable[[str], None] = _stderr) -> Checkpoint:
     """Checkpoint `name` of a run folder, verified: `name/`, else (a save interrupted while
     swapping) `name.prev/` with a warning, else a netspec 0.2 run's files. state: load state.pt
-    too (to resume). Raises CheckpointError saying what is wrong with each candidate."""
+    too (to resume); files: more FILES it must hold (a GAN's critic; a netspec 0.2 run has
+    none). Raises CheckpointError saying what is wrong with each candidate."""
     run = Path(run_dir)
     problems = []
     for cand in ([folder] if folder is not None else [run / name, run / f"{name}.prev"]):
         if not os.path.lexists(cand):
             continue
         try:
-            ck = _verify(cand, state)
+            ck = _verify(cand, state, files)
         except CheckpointError as e:
             problems.append(str(e))
             continue
@@ -289,6 +303,9 @@ def open_checkpoint(run_dir: str | Path, name: str = LAST, *, state: bool = True
             warn(f"warning: {problems[-1]}; using '{cand}' (step {ck.step}) instead")
         return ck
     if folder is None and name == LAST and (run / WEIGHTS).is_file() and (not state or (run / STATE).is_file()):
+        if files:  # the checkpoint of a GAN run keeps its critic inside last/ only
+            raise CheckpointError(f"'{run}' keeps its weights in the folder itself (the layout before {LAST}/), "
+                                  f"which has no place for {', '.join(files)}; train this run anew")
         return _legacy(run, state)
     if problems:
         raise CheckpointError(problems[0] + (f"; and {problems[1]}" if len(problems) > 1 else ""))

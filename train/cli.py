@@ -27,8 +27,8 @@ data SOURCE: digits | shapes[:K] | pycode | pywords | seq2seq:reverse | seq2seq:
              (a bare path is detected; without --data a built-in source that fits the model)
 run folder:  config.yaml model.json spec/ (the spec and what it imports) metrics.csv curves.png
              data.json (what `netspec predict` needs) last/ (weights + training state, to resume)
-             best/ (best weights) figures/ (reconstructions, samples) critic.safetensors (a GAN's)
-             [tensorboard/]
+             best/ (best weights; a GAN has none, its last/ holds critic.safetensors too)
+             figures/ (reconstructions, samples) [tensorboard/]
 fine-tuning: --weights FILE [--reinit fc] [--strict false] [--freeze 'layer[1-3]']
 """
 
@@ -288,15 +288,16 @@ def _new_run(args: argparse.Namespace, flags: dict, clear: list[str]):
     if args.out:  # before minutes of building: a run there is kept unless asked
         check_new_run(Path(args.out), args.overwrite)
     overrides, cfg = _padded_vocab(args.file, args.model, overrides, shapes, cfg)
-    _check_size((args.file, args.model, overrides, shapes, ()), cfg)
-    seed_all(cfg.seed)  # the same seed gives the same initial weights
+    mine = overrides
     try:
-        model = build_model(args.file, args.model, overrides, shapes)
+        _check_size((args.file, args.model, mine, shapes, ()), cfg)
     except NetspecError:  # a generator's --set values may be its critic's: the trainer builds the critic
         mine = generator_overrides(args.file, args.model, overrides)
         if mine is None:
             raise
-        model = build_model(args.file, args.model, mine, shapes)
+        _check_size((args.file, args.model, mine, shapes, ()), cfg)
+    seed_all(cfg.seed)  # the same seed gives the same initial weights
+    model = build_model(args.file, args.model, mine, shapes)
     if args.weights:
         _start_weights(model, args)
     else:
@@ -373,7 +374,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if gan is not None:  # the critic's verdicts, and a classifier's on the samples
         from . import adversarial, judge
 
-        critic = pair.load_critic(args.run_dir, info, next(model.parameters()).device)
+        critic = pair.load_critic(args.run_dir, info, next(model.parameters()).device, args.checkpoint)
         data = pair.critic_data(source, info, critic, cfg)
         res = adversarial.evaluate_pair(model, critic, gan.name, data, cfg, max_batches=args.batches or 0)
         judged = judge.judge(model, gan.name, args.judge) if args.judge else None

@@ -30,8 +30,10 @@ class NonFinite(Exception):
 
 
 class FiniteGuard:
-    def __init__(self, heads: list, device: torch.device, dist: ddp.DistInfo):
-        self.names = ["the total loss"] + [f"the loss of head '{h.name}'" for h in heads]
+    def __init__(self, heads: list, device: torch.device, dist: ddp.DistInfo, more: tuple[str, ...] = ()):
+        """heads: the trained heads, one loss each after the total; more: the names of further
+        losses observed after them (a GAN's "the critic's loss"), each worded "the ..."."""
+        self.names = ["the total loss"] + [f"the loss of head '{h.name}'" for h in heads] + list(more)
         self.dist = dist
         self.first = torch.full((len(self.names),), NONE, dtype=torch.int64, device=device)
         self.value = torch.zeros(len(self.names), device=device)  # the first bad value (nan, inf or -inf)

@@ -15,7 +15,7 @@ from .errors import TrainError
 from .heads import head_arg, outputs_by_head, task_of, trained_heads
 from .runfolder import build_model
 
-CRITIC_WEIGHTS = "critic.safetensors"
+CRITIC_WEIGHTS = ckpt.CRITIC  # in last/, beside the generator's model.safetensors
 
 
 def adversarial_head(info):
@@ -66,14 +66,18 @@ def build_critic(info, overrides: dict | None = None) -> torch.nn.Module:
     return build_model(info.source, critic_name(info), overrides or {}, extra_paths=info.search_path)
 
 
-def load_critic(run_dir: str | Path, info, device="cpu") -> torch.nn.Module:
+def load_critic(run_dir: str | Path, info, device="cpu", checkpoint: str = ckpt.LAST) -> torch.nn.Module:
     """A GAN run's critic, rebuilt from the run's spec copy (the generator's `info`) with the
-    overrides model.json keeps, its weights loaded."""
-    from .runfolder import read_meta
+    overrides model.json keeps, its weights loaded from the checkpoint (a GAN run has last/ only)."""
+    from .runfolder import RunError, read_meta
 
+    if checkpoint != ckpt.LAST:
+        raise RunError(f"'{run_dir}' is a GAN run, which keeps no {checkpoint}/ checkpoint; use the last one "
+                       "(leave out --checkpoint)")
     overrides = (read_meta(run_dir).get("critic") or {}).get("overrides") or {}
     critic = build_critic(info, overrides).to(device)
-    ckpt.load_weights_file(critic, Path(run_dir) / CRITIC_WEIGHTS)
+    ck = ckpt.open_checkpoint(run_dir, checkpoint, state=False, files=(CRITIC_WEIGHTS,))
+    ckpt.load_weights_file(critic, ck.file(CRITIC_WEIGHTS))
     return critic
 
 

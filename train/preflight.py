@@ -33,12 +33,13 @@ def training_bytes(num_params: int, cfg) -> int:
     return num_params * FP32 * (2 + moments)
 
 
-def checkpoint_bytes(num_params: int, cfg, resume: bool = False) -> int:
-    """Disk a run folder still needs: last/ (weights + optimizer state) and best/ (weights),
-    each twice while a new one replaces the old (a resumed run has one of each already)."""
+def checkpoint_bytes(num_params: int, cfg, resume: bool = False, best: bool = True) -> int:
+    """Disk a run folder still needs: last/ (weights + optimizer state) and best/ (weights; a
+    GAN keeps none), each twice while a new one replaces the old (a resumed run has one of each
+    already)."""
     moments = 2 if cfg.optimizer == "adamw" else (1 if cfg.momentum > 0 else 0)
-    last, best = num_params * FP32 * (1 + moments), num_params * FP32
-    return last + best if resume else 2 * (last + best)
+    last, best_bytes = num_params * FP32 * (1 + moments), num_params * FP32 if best else 0
+    return last + best_bytes if resume else 2 * (last + best_bytes)
 
 
 def human(n: float) -> str:
@@ -100,15 +101,16 @@ def check_size(name: str, num_params: int, cfg, device: torch.device) -> None:
                         f"{cfg.optimizer} optimizer{per}, {human(have)} available on {device.type}")
 
 
-def check_folder(out: Path, num_params: int, cfg, resume: bool) -> None:
-    """The run folder can be written and holds room for the checkpoints; raises RunError."""
+def check_folder(out: Path, num_params: int, cfg, resume: bool, best: bool = True) -> None:
+    """The run folder can be written and holds room for the checkpoints (best: a best/ too);
+    raises RunError."""
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
         raise RunError(f"cannot write into run folder '{out}': {e.strerror or e}") from None
-    need = checkpoint_bytes(num_params, cfg, resume)
+    need = checkpoint_bytes(num_params, cfg, resume, best)
     free = shutil.disk_usage(out).free
     if free < need:
         raise RunError(f"run folder '{out}' has {human(free)} free; the checkpoints of a "

@@ -39,7 +39,7 @@ METRICS_CSV = "metrics.csv"
 # What training writes besides the spec copy: an earlier run's are removed before training
 # anew into its folder (`overwrite`), so no stale checkpoint, log or curve outlives it.
 RUN_FILES = (CONFIG_YAML, MODEL_JSON, VOCAB_JSON, METRICS_CSV, "curves.png", DATA_JSON, "last", "last.prev", "best",
-             "best.prev", "tensorboard", "model.safetensors", "state.pt")
+             "best.prev", "tensorboard", "figures", "model.safetensors", "state.pt", "critic.safetensors")
 
 
 class RunError(NetspecError):
@@ -236,11 +236,14 @@ def read_meta(run_dir: str | Path) -> dict:
 
 def load_run(run_dir: str | Path, *, device: str = "cpu", weights: bool = True, checkpoint: str = "last"):
     """Rebuild a run's model from its folder: (model, RunConfig, model.json dict).
-    checkpoint: the weights to load, `last` or `best`."""
-    from .checkpoint import load_weights_file
+    checkpoint: the weights to load, `last` or `best` (a GAN run has last/ only)."""
+    from .checkpoint import BEST, load_weights_file
 
     run = Path(run_dir)
     meta = read_meta(run)
+    if weights and checkpoint == BEST and meta.get("critic") is not None:
+        raise RunError(f"'{run}' is a GAN run, which keeps no {BEST}/ checkpoint (its validation loss does not "
+                       f"rank generators); use the last one (leave out --checkpoint)")
     cfg = load_config(run / CONFIG_YAML, in_run=True) if os.path.lexists(run / CONFIG_YAML) else load_config()
     spec = run_spec(run, meta)
     if spec is not None:

@@ -12,7 +12,7 @@
     curves.png         loss and validation metric curves
     last/              the checkpoint to resume from: weights, optimizer, schedule, scaler, RNG
                        states, step, data position -- one unit (checkpoint.py)
-    best/              the weights that scored best on `best_metric`
+    best/              the weights that scored best on `best_metric` (a GAN run has none)
     tensorboard/       event files, with `log: [tensorboard]`
 
 `train(..., resume=True)` continues from last/ exactly: on CPU, N steps in one go and N/2 + N/2
@@ -24,9 +24,12 @@ losses.py, metrics.py), the validation pass in validation.py, the progress bar a
 metrics.csv in runlog.py, other logs in loggers.py, best/ and early stopping in best.py.
 The speed settings a device gets (TF32, pinned memory, channels_last, ...) are chosen in
 recipe.py, vocabulary padding in vocabpad.py, FSDP2 sharding (strategy fsdp) in fsdp.py.
+A model with an adversarial head trains with its critic in adversarial.py's loop, inside the
+same run-folder checks and lock (`_in_run_folder`).
 """
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -316,28 +319,53 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
     problem = unknown_task(info)  # an unknown task, or task arguments its row rejects
     if problem:
         raise TrainError(problem)
-    if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
-        from . import adversarial  # imported here: it builds on this module's parts
-
-        return adversarial.train_pair(raw, cfg, data, Path(out_dir) if out_dir is not None else None,
-                                      resume=resume, stop_after=stop_after, overrides=overrides,
-                                      progress=progress, live=live, stream=stream, on_step=on_step)
     dist = ddp.setup(cfg.device)
-    if cfg.strategy == "fsdp" and dist.world == 1:
-        raise TrainError("strategy fsdp shards the model across the processes of torchrun; launch with "
-                         "`torchrun --nproc_per_node N -m netspec train ...` or train with strategy ddp")
-    if not trained_heads(info):
-        raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
-    if not any(p.requires_grad for p in raw.parameters()):
-        raise TrainError(f"every parameter of {info.name} is frozen: nothing to train (check --freeze / frozen=true)"
-                         if any(True for _ in raw.parameters()) else f"{info.name} has no parameters to train")
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not ckpt.has_checkpoint(out)):
         raise TrainError(f"cannot resume: '{out_dir}' has no checkpoint (no {ckpt.LAST}/)")
-    cfg = cfg.replace(best_metric=resolve_metric(info, cfg.best_metric))
     check_installed(cfg.log)
-    n_params = sum(p.numel() for p in raw.parameters())
-    preflight.check_size(info.name, n_params, cfg, dist.device)
+    if adversarial_head(info) is not None:  # two models, two optimizers: a loop of its own
+        from . import adversarial  # imported here: it builds on this module's parts
+
+        for field_, off in (("strategy", "ddp"), ("pad_vocab", 0)):
+            if getattr(cfg, field_) not in (off, None):
+                raise TrainError(f"adversarial training runs in one process without {field_} "
+                                 f"(got {field_} {getattr(cfg, field_)})")
+        if val is not None or is_torch_data(data):
+            raise TrainError("adversarial training reads its real samples from a SOURCE (data='digits', ...) or "
+                             "a loaded Data, not from PyTorch data")
+        pair = adversarial.prepare(raw, cfg, dist, out, resume, overrides)
+        n_params, best = pair.parameters, False
+        body = functools.partial(adversarial.train_pair, raw, pair, cfg, data, out, dist, resume, stop_after,
+                                 progress, live, stream, on_step)
+    else:
+        if cfg.strategy == "fsdp" and dist.world == 1:
+            raise TrainError("strategy fsdp shards the model across the processes of torchrun; launch with "
+                             "`torchrun --nproc_per_node N -m netspec train ...` or train with strategy ddp")
+        if not trained_heads(info):
+            raise TrainError(f"{info.name} has no head with a task ({', '.join(TASKS)}) to train")
+        if not any(p.requires_grad for p in raw.parameters()):
+            raise TrainError(f"every parameter of {info.name} is frozen: nothing to train (check --freeze / "
+                             "frozen=true)" if any(True for _ in raw.parameters())
+                             else f"{info.name} has no parameters to train")
+        cfg = cfg.replace(best_metric=resolve_metric(info, cfg.best_metric))
+        n_params, best = sum(p.numel() for p in raw.parameters()), True
+        body = functools.partial(_train, raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress,
+                                 live, stream, on_step)
+    result = _in_run_folder(info.name, n_params, best, cfg, out, dist, resume, overwrite, body)
+    result.seconds = time.time() - t_start
+    if progress and dist.is_main:
+        summary(info.name, result, stream)
+    ddp.cleanup(dist)
+    return result
+
+
+def _in_run_folder(name: str, n_params: int, best: bool, cfg: RunConfig, out: Path | None, dist: ddp.DistInfo,
+                   resume: bool, overwrite: bool, body: Callable[[], TrainResult]) -> TrainResult:
+    """Run `body` (a training loop) with the run folder's guarantees: the model's size checked,
+    the folder made, locked, refused if it holds a run (unless `overwrite`, which clears it),
+    its leftovers removed and its free space checked -- the same for every kind of run."""
+    preflight.check_size(name, n_params, cfg, dist.device)
     writes = out is not None and dist.is_main
     created = writes and not resume and not out.exists()
     if writes and not resume:
@@ -349,18 +377,12 @@ def train(model: torch.nn.Module, cfg: RunConfig | dict | None = None, data=None
                     check_new_run(out, overwrite)
                     clear_run(out)
                 ckpt.remove_temporaries(out)
-                preflight.check_folder(out, n_params, cfg, resume)
-            result = _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress, live, stream,
-                            on_step)
+                preflight.check_folder(out, n_params, cfg, resume, best)
+            return body()
     except BaseException:
         if created:  # a run that failed before writing anything (bad data, a mismatch) leaves no folder
             remove_if_empty(out)
         raise
-    result.seconds = time.time() - t_start
-    if progress and dist.is_main:
-        summary(info.name, result, stream)
-    ddp.cleanup(dist)
-    return result
 
 
 def _train(raw, cfg, data, val, out, dist, resume, stop_after, overrides, progress, live, stream,

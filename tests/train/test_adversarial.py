@@ -104,23 +104,122 @@ def test_a_classifier_run_judges_the_samples(tmp_path, capsys):
     assert "--judge rates a generator's samples, but DigitsCNN has no adversarial head" in capsys.readouterr().err
 
 
-def test_gan_resume_is_exact(tmp_path):
-    def run(out, steps, resume=False, stop_after=None):
-        torch.manual_seed(0)
-        g = netspec.build(GAN, ngf=4, nz=8)
-        if resume:
-            g, _, _ = load_run(out, weights=False)
-        cfg = RunConfig(data="digits", steps=steps, batch_size=8, eval_every=0, seed=5)
-        train(g, cfg, None, out, resume=resume, stop_after=stop_after, overrides={"ngf": 4, "nz": 8, "ndf": 4},
-              progress=False)
-        return g, load_critic(out, g.netspec)
+def _rows(run: Path) -> list[dict]:
+    """metrics.csv without the speed column (wall-clock, never the same twice)."""
+    with open(run / "metrics.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in csv.DictReader(f)]
 
-    g1, c1 = run(tmp_path / "a", 4)
-    run(tmp_path / "b", 4, stop_after=2)
-    g2, c2 = run(tmp_path / "b", 4, resume=True)
+
+def _gan_run(out, steps, resume=False, stop_after=None, **cfg):
+    torch.manual_seed(0)
+    g = netspec.build(GAN, ngf=4, nz=8)
+    if resume:
+        g, _, _ = load_run(out, weights=False)
+    cfg = RunConfig(**{"data": "digits", "steps": steps, "batch_size": 8, "eval_every": 2, "log_every": 1, "seed": 5,
+                       **cfg})
+    train(g, cfg, None, out, resume=resume, stop_after=stop_after, overrides={"ngf": 4, "nz": 8, "ndf": 4},
+          progress=False)
+    return g, load_critic(out, g.netspec)
+
+
+def test_gan_resume_is_exact(tmp_path):
+    g1, c1 = _gan_run(tmp_path / "a", 4)
+    _gan_run(tmp_path / "b", 4, stop_after=2)
+    assert [r["step"] for r in _rows(tmp_path / "b")] == ["1", "2"]
+    g2, c2 = _gan_run(tmp_path / "b", 4, resume=True)
     for a, b in ((g1, g2), (c1, c2)):
         for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(v, w), k
+    assert _rows(tmp_path / "a") == _rows(tmp_path / "b")
+    assert [r["step"] for r in _rows(tmp_path / "b")] == ["1", "2", "3", "4"]
+    # one checkpoint: both models and both optimizers in last/, nothing beside model.json
+    last = tmp_path / "b" / "last"
+    assert sorted(p.name for p in last.iterdir()) == ["checkpoint.json", "critic.safetensors", "model.safetensors",
+                                                      "state.pt"]
+    manifest = json.loads((last / "checkpoint.json").read_text())
+    assert manifest["step"] == 4 and manifest["model"] == "Generator" and manifest["critic"] == "Discriminator"
+    assert set(torch.load(last / "state.pt", weights_only=True)) >= {"optimizer", "critic_optimizer", "rng", "loader"}
+    assert not (tmp_path / "b" / "critic.safetensors").exists() and not (tmp_path / "b" / "best").exists()
+
+
+def test_a_gan_run_is_not_trained_over_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "gan"
+    argv = ["train", GAN, "--data", "digits", "--set", *TINY, "--steps", "1", "--batch-size", "8", "--out", str(out)]
+    assert cli_main(argv) == 0
+    before = (out / "last" / "critic.safetensors").read_bytes()
+    capsys.readouterr()
+    assert cli_main(argv) == 1
+    assert capsys.readouterr().err.startswith(f"error: '{out}' holds a run already (config.yaml, model.json, ")
+    assert (out / "last" / "critic.safetensors").read_bytes() == before
+    # train() itself refuses too (the CLI checks before building; train() under the run folder's lock)
+    with pytest.raises(netspec.train.RunError, match="holds a run already"):
+        _gan_run(out, 1)
+    assert cli_main(argv + ["--overwrite", "--steps", "2"]) == 0
+    assert json.loads((out / "last" / "checkpoint.json").read_text())["step"] == 2
+    assert [r["step"] for r in _rows(out)] == ["2"]  # the earlier run's rows went with it
+
+
+def test_a_gan_has_no_best_checkpoint(tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert cli_main(["train", GAN, "--data", "digits", "--set", *TINY, "--steps", "1", "--batch-size", "8",
+                     "--out", str(out)]) == 0
+    capsys.readouterr()
+    for cmd in (["eval", str(out), "--checkpoint", "best"], ["sample", str(out), "--checkpoint", "best", "-o",
+                                                              str(tmp_path / "s.png")]):
+        assert cli_main(cmd) == 1
+        assert capsys.readouterr().err == (f"error: '{out}' is a GAN run, which keeps no best/ checkpoint (its "
+                                           "validation loss does not rank generators); use the last one (leave out "
+                                           "--checkpoint)\n")
+    with pytest.raises(TrainError) as e:
+        train(netspec.build(GAN, ngf=4, nz=8), RunConfig(steps=1, early_stop=2), "digits", None, progress=False)
+    assert str(e.value) == ("adversarial training keeps no best/ checkpoint (a GAN's validation loss does not rank "
+                            "its generators): leave out early_stop")
+
+
+def test_a_nan_loss_stops_a_gan_without_overwriting_its_checkpoint(tmp_path, monkeypatch):
+    from netspec.train import adversarial
+
+    calls = []
+
+    def poisoned(real, fake):  # the critic's loss of the third step is NaN
+        calls.append(1)
+        terms = critic_loss(real, fake)
+        return terms * float("nan") if len(calls) == 3 else terms
+
+    monkeypatch.setattr(adversarial, "critic_loss", poisoned)
+    out = tmp_path / "gan"
+    with pytest.raises(TrainError) as e:
+        _gan_run(out, 4, eval_every=0, save_every=2)
+    assert str(e.value) == (f"the critic's loss became nan at step 3; the run stopped without saving: "
+                            f"'{out / 'last'}' (step 2) is the last good checkpoint, resume it with a lower "
+                            f"learning rate: netspec train --resume {out} --lr {RunConfig().lr / 10:g}")
+    assert json.loads((out / "last" / "checkpoint.json").read_text())["step"] == 2
+    monkeypatch.setattr(adversarial, "critic_loss", critic_loss)
+    g, c = _gan_run(out, 4, resume=True, eval_every=0, save_every=2)  # the good checkpoint resumes
+    assert json.loads((out / "last" / "checkpoint.json").read_text())["step"] == 4
+
+
+def test_a_gan_takes_no_pytorch_data():
+    data = torch.utils.data.TensorDataset(torch.zeros(4, 1, 28, 28))
+    with pytest.raises(TrainError) as e:
+        train(netspec.build(GAN, ngf=4, nz=8), RunConfig(steps=1), data, None, progress=False)
+    assert str(e.value) == ("adversarial training reads its real samples from a SOURCE (data='digits', ...) or a "
+                            "loaded Data, not from PyTorch data")
+
+
+def test_a_gan_run_of_the_layout_before_last_is_refused(tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert cli_main(["train", GAN, "--data", "digits", "--set", *TINY, "--steps", "1", "--batch-size", "8",
+                     "--out", str(out)]) == 0
+    for name in ("model.safetensors", "critic.safetensors", "state.pt"):  # as the GAN loop once left them
+        (out / "last" / name).rename(out / name)
+    import shutil
+
+    shutil.rmtree(out / "last")
+    capsys.readouterr()
+    assert cli_main(["eval", str(out)]) == 1
+    assert capsys.readouterr().err == (f"error: '{out}' keeps its weights in the folder itself (the layout before "
+                                       "last/), which has no place for critic.safetensors; train this run anew\n")
 
 
 def test_the_critic_must_take_the_generators_samples(tmp_path):
