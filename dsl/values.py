@@ -13,6 +13,7 @@ import threading
 from itertools import compress
 
 from .ir import Ref, SliceVal
+from .tables import MODULE_ATTRIBUTES
 
 
 class _Err:
@@ -135,10 +136,14 @@ def is_name(text: str) -> bool:
 
 
 def keyword_message(name: str) -> str | None:
-    """Why `name` cannot name a layer or group, when it is a Python keyword (`class`, `lambda`):
-    every path part becomes an attribute of the PyTorch module (`self.class` is no Python)."""
+    """Why `name` cannot name a layer or group: every path part becomes an attribute of the
+    PyTorch module, so neither a Python keyword (`self.class` is no Python) nor an attribute
+    modules already have (`float`, `train`, `graph`) will do. None when it is fine."""
     if keyword.iskeyword(name):
         return f"'{name}' is a Python keyword and cannot name a layer or group (it becomes an attribute in PyTorch)"
+    if name in MODULE_ATTRIBUTES:
+        return (f"'{name}' cannot name a layer or group: PyTorch modules have an attribute '{name}' "
+                "(e.g. .float(), .train(), .to()); pick another name")
     return None
 
 

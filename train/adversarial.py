@@ -51,7 +51,7 @@ from .precision import autocast
 from .rng import rng_state, seed_all, set_rng_state
 from .runfolder import METRICS_CSV, read_meta, save_config, write_run_files
 from .runlog import MetricsCsv, Progress, csv_columns, val_columns
-from .trainer import TrainResult, _StopFlag
+from .trainer import TrainResult, _StopFlag, plan_step
 
 
 @torch.no_grad()
@@ -291,10 +291,7 @@ def _loop(run: _PairRun, bar: Progress, stop: _StopFlag, stop_after: int | None,
     while run.step < run.total:
         lr = run.train_step()
         step = result.step = run.step
-        do_log = step % max(1, cfg.log_every) == 0 or step == run.total
-        do_eval = step == run.total or (cfg.eval_every and step % cfg.eval_every == 0)
-        do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
-        want_stop = (stop_after is not None and step >= stop_after) or stop.set
+        do_log, do_eval, do_save, want_stop = plan_step(cfg, step, run.total, stop_after, stop.set)
         if do_log or do_eval or want_stop or do_save:
             run.check_finite(tensors=False)
         row = run.loss_row(lr) if do_log or do_eval or want_stop else {}

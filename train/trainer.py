@@ -459,11 +459,9 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
     while run.step < run.total:
         lr = run.train_step(model)
         step = result.step = run.step
-        do_log = step % max(1, cfg.log_every) == 0 or step == run.total
-        do_eval = run.data.val is not None and (step == run.total or (cfg.eval_every and step % cfg.eval_every == 0))
-        do_save = step == run.total or (cfg.save_every and step % cfg.save_every == 0)
         # Ranks must agree to stop on the same step (stop.set is never set under torchrun).
-        want_stop = (stop_after is not None and step >= stop_after) or stop.set
+        do_log, do_eval, do_save, want_stop = plan_step(cfg, step, run.total, stop_after, stop.set,
+                                                        run.data.val is not None)
         if do_log or do_eval or want_stop or do_save:
             run.check_finite(tensors=False)
         row = run.loss_row(lr) if do_log or do_eval or want_stop else {}
@@ -504,6 +502,18 @@ def _loop(run: _Run, model: torch.nn.Module, bar: Progress, stop: _StopFlag, sto
                                 f"stopped at step {step}")
             break
     return result
+
+
+def plan_step(cfg: RunConfig, step: int, total: int, stop_after: int | None, stopped: bool,
+              has_val: bool = True) -> tuple[bool, bool, bool, bool]:
+    """What happens after optimizer step `step` of `total`: (log a row, evaluate, save a
+    checkpoint, stop). The last step does all but stop; `stop_after` and a stop request end
+    the run with a checkpoint. Shared by every training loop (this one, adversarial.py's)."""
+    last = step == total
+    log = step % max(1, cfg.log_every) == 0 or last
+    evaluate = has_val and bool(last or (cfg.eval_every and step % cfg.eval_every == 0))
+    save = bool(last or (cfg.save_every and step % cfg.save_every == 0))
+    return log, evaluate, save, (stop_after is not None and step >= stop_after) or stopped
 
 
 def _draw_figures(run: _Run, step: int, warn: Callable[[str], None]) -> None:

@@ -46,6 +46,8 @@ FIXES: list[tuple[str, str]] = [
     (r"is a Python keyword and cannot name an input", "Rename the input: it becomes an argument of `forward()`."),
     (r"is a Python keyword and cannot name a layer", "Rename the layer: it becomes an attribute of the PyTorch "
                                                      "module (`self.class` is not Python)."),
+    (r"PyTorch modules have an attribute", "Rename the layer or group: its name becomes an attribute of the "
+                                           "module, where `float`, `train`, `to`, `graph`... are taken."),
     (r"which is not a name", "Make `{...}` parts give letters, digits and `_` (an integer, or a string without "
                              "spaces or punctuation)."),
     (r"has no argument", "Use an argument the layer has (`netspec layers` lists them); the error suggests the "
