@@ -373,14 +373,19 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     if not text.endswith("\n"):
         text += "\n"
     tree = syntax_tree(lambda t: _lark().parse(t, start="start"), text, source)
+    return attach_docs(_ast_of(tree, file, source), text)
+
+
+def _ast_of(tree, file: str, source: Source):
+    """The AST of a parse tree, after checking how deeply it nests (the AST builder recurses)."""
     deep = too_deep(tree)
     if deep is not None:
         raise NetspecError([deep_error(Span(file, *deep, source=source))])
     builder = _ToAst(source)
-    module = builder.transform(tree)
+    node = builder.transform(tree)
     if builder.errors:
         raise NetspecError(builder.errors)
-    return attach_docs(module, text)
+    return node
 
 
 def parse_file(path) -> A.Module:
@@ -402,11 +407,4 @@ def parse_expr(text: str, file: str = "<expr>") -> A.Expr:
             from None
     except TooDeep as err:
         raise NetspecError([deep_error(Span(file, err.token.line, err.token.column, source=source))]) from None
-    deep = too_deep(tree)
-    if deep is not None:
-        raise NetspecError([deep_error(Span(file, *deep, source=source))])
-    builder = _ToAst(source)
-    expr = builder.transform(tree)
-    if builder.errors:
-        raise NetspecError(builder.errors)
-    return expr
+    return _ast_of(tree, file, source)
