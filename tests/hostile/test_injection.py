@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -130,7 +129,6 @@ def test_the_helpers():
     assert attribute("self", "a.class") == "getattr(self.a, 'class')"
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot draws the SVG")
 def test_diagrams_keep_spec_text_as_text(tmp_path):
     from netspec.compiler.builder import analyze
     from netspec.compiler.diagram import diagram_data

@@ -15,8 +15,7 @@ from netspec.train.trainer import TrainError, train
 from tests.train.fixtures import make
 from tests.train.test_trainer import quiet
 
-EventAccumulator = pytest.importorskip(
-    "tensorboard.backend.event_processing.event_accumulator").EventAccumulator  # the dev extra brings it
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402 (the dev extra)
 
 
 def events(run) -> EventAccumulator:
