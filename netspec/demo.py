@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     step(console, "2. train LeNet-5 on the digits bundled with scikit-learn")
     lenet_run = out / "lenet"
     run(["train", "lenet", "--data", "digits", "--steps", "150" if args.quick else "600",
-         "--out", str(lenet_run), "--seed", "0"])
+         "--out", str(lenet_run), "--overwrite", "--seed", "0"])  # the demo's own folder: replaced each time
     metrics = _eval(lenet_run)
     console.print(f"[bold green]LeNet-5 validation accuracy: {metrics['accuracy']:.2%}[/] "
                   f"(loss {metrics['loss']:.4f}) -> {lenet_run}")
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     gpt_run = out / "gpt2"
     run(["train", "gpt2", "--set", "n_layer=2", "n_head=4", "n_embd=128", "block_size=64",
          "vocab_size=256", "dropout=0.0", "--data", "pycode", "--steps", "60" if args.quick else "1000",
-         "--batch-size", "32", "--lr", "2e-3", "--out", str(gpt_run), "--seed", "0"])
+         "--batch-size", "32", "--lr", "2e-3", "--out", str(gpt_run), "--overwrite", "--seed", "0"])
     metrics = _eval(gpt_run)
     console.print(f"[bold green]tiny GPT-2 validation loss: {metrics['loss']:.3f} nats/byte[/] "
                   f"(uniform over 256 bytes: 5.545)")
