@@ -126,6 +126,7 @@ RUNTIME = {"training": "true while the model trains (model.train()), false in ev
 # sets): a layer or group path part of one of these names would collide with it (`float:`
 # would shadow Module.float). tests/compiler/test_tables.py keeps it a superset of torch's.
 MODULE_ATTRIBUTES = frozenset((
+    '___needs_generation_tag_patch', 'smart_apply',  # set on nn.Module by torch._dynamo once imported
     'T_destination', '_apply', '_backward_hooks', '_backward_pre_hooks', '_boxed_call', '_buffers',
     '_call_impl', '_code', '_compiled_call_impl', '_create_node_hooks', '_deepcopy_hooks', '_deepcopy_init',
     '_erase_node_hooks', '_forward_hooks', '_forward_hooks_always_called', '_forward_hooks_with_kwargs',

@@ -15,6 +15,8 @@ def test_dtype_names_are_torch_dtypes():
 
 def test_module_attributes_cover_every_attribute_a_compiled_module_has():
     """A layer named like one of these would collide with it (`float:` and Module.float)."""
+    import torch._dynamo  # noqa: F401 - it adds attributes to every nn.Module once imported
+
     import netspec
 
     model = netspec.build("lenet")
