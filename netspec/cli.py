@@ -30,8 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("netspec.export", "write a spec's model, or a trained run's, as ONNX (checked with onnxruntime)"),
     "limits": ("netspec.dsl.cli", "list the limits on what a spec may ask (file size, nesting, loops, layers, ...)"),
     "train": ("netspec.train.cli", "train a model of a spec and write a run folder"),
-    "eval": ("netspec.train.cli", "evaluate a trained run on its validation split"),
-    "sample": ("netspec.train.cli", "generate text from a trained lm run"),
+    "eval": ("netspec.train.cli", "evaluate a trained run on its validation split (a GAN: its critic, --judge)"),
+    "sample": ("netspec.train.cli", "generate from a trained run: text (lm), a decoded target (seq2seq), an image grid (GAN)"),
     "predict": ("netspec.train.cli", "run a trained model on new inputs: images, vectors (.csv / .npy) or prompts"),
     "completion": ("netspec.completion", "print a shell completion script (bash or zsh)"),
 }
