@@ -2,20 +2,10 @@
 "internal error", one error per bad --set value, what --precision fp16 does on a CPU."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from netspec.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
-LENET = str(ROOT / "stdlib" / "lenet.nn")
-
-
-def run(argv, capsys):
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.package.test_cli import LENET, run  # the command-line helpers
 
 
 # ---------------------------------------------------------------- --set before FILE
