@@ -9,17 +9,13 @@ from pathlib import Path
 import pytest
 
 from netspec.cli import main
+from tests.cli import run
 from netspec.dsl import limits
 from netspec.dsl.errors import Diagnostics, NetspecError
 from netspec.dsl.frontend import elaborate
 
 HEAD = "model M():\n    input x: float[B=1, 4]\n"
 
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_limit_is_listed_with_what_it_bounds(capsys):

@@ -3,7 +3,7 @@ contracts, and errors on a loop's line that name the failing layer's path."""
 import json
 import textwrap
 
-from netspec.cli import main
+from tests.cli import run
 
 LINTED = textwrap.dedent("""\
     model M():
@@ -13,11 +13,6 @@ LINTED = textwrap.dedent("""\
         head y
 """)
 
-
-def run(argv, capsys):
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_check_json_lists_models_and_diagnostics_with_their_codes(tmp_path, capsys):

@@ -8,15 +8,11 @@ from pathlib import Path
 import pytest
 
 from netspec.cli import main
+from tests.cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = str(ROOT / "stdlib" / "lenet.nn")
 
-
-def run(argv, capsys):
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_check_prints_one_line_with_parameters(capsys):

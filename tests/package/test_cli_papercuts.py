@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from netspec.cli import main
-from tests.package.test_cli import LENET, run  # the command-line helpers
+from tests.cli import run
+from tests.package.test_cli import LENET
 
 
 # ---------------------------------------------------------------- --set before FILE

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from netspec.cli import main
+from tests.cli import run
 
 SPEC = textwrap.dedent("""
     model Small(num_classes=4):
@@ -29,11 +30,6 @@ SPEC = textwrap.dedent("""
 
 QUICK = ["--steps", "3", "--batch-size", "8", "--eval-every", "0", "--device", "cpu"]
 
-
-def run(argv, capsys):
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from netspec.cli import main
+from tests.cli import run
 from netspec.train import load_run, predict
 from netspec.train.data import want_from_info
 from netspec.train.data.core import fit_images
@@ -41,11 +42,6 @@ TWO_HEADS = textwrap.dedent("""
 
 QUICK = ["--steps", "2", "--batch-size", "4", "--eval-every", "0", "--device", "cpu"]
 
-
-def run(argv, capsys):
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
