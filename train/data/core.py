@@ -180,7 +180,30 @@ class _EpochBatches(torch.utils.data.Dataset):
         return self.split.batch(self.batches[i], self.epoch)
 
 
-class Loader:
+class EpochCursor:
+    """Endless batches from a subclass's `_generate`, which advances (epoch, offset): the
+    position a checkpoint keeps and a resumed run starts the generator from again."""
+
+    epoch = offset = 0
+    _it: Iterator | None = None
+
+    def _generate(self) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def next(self) -> dict[str, torch.Tensor]:
+        if self._it is None:
+            self._it = self._generate()
+        return next(self._it)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "offset": self.offset}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.offset = int(state["epoch"]), int(state["offset"])
+        self._it = None
+
+
+class Loader(EpochCursor):
     """Endless shuffled batches of a split, sharded across processes, resumable.
 
     Epoch e visits a permutation drawn from (seed, e); under torchrun each rank
@@ -193,8 +216,6 @@ class Loader:
                  num_workers: int = 0):
         self.split, self.batch_size, self.seed = split, batch_size, seed
         self.rank, self.world, self.num_workers = rank, world, num_workers
-        self.epoch, self.offset = 0, 0
-        self._it: Iterator | None = None
         n = len(split)
         per_rank = math.ceil(n / world)
         if per_rank < 1:
@@ -227,19 +248,10 @@ class Loader:
                 yield b
             self.epoch, self.offset = self.epoch + 1, 0
 
-    def next(self) -> dict[str, torch.Tensor]:
-        if self._it is None:
-            self._it = self._generate()
-        return next(self._it)
-
     def state_dict(self) -> dict:
         if self.offset >= self.batches_per_epoch:  # finished an epoch the generator has not rolled over yet
             return {"epoch": self.epoch + 1, "offset": 0}
-        return {"epoch": self.epoch, "offset": self.offset}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.offset = int(state["epoch"]), int(state["offset"])
-        self._it = None
+        return super().state_dict()
 
 
 def eval_batches(split: Split, batch_size: int, max_batches: int = 0, seed: int = 0) -> Iterator[dict]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
-from .core import Data, DataError, Loader, Split, Want, split_indices
+from .core import Data, DataError, EpochCursor, Loader, Split, Want, split_indices
 
 FIELDS = ("x", "y", "mask", "target")
 _DTYPES = {"y": torch.int64, "mask": torch.int64, "target": torch.float32}
@@ -127,12 +127,11 @@ class LoaderSplit(Split):
         return {k: v[rows] for k, v in first.items()}
 
 
-class LoaderBatches:
+class LoaderBatches(EpochCursor):
     """The trainer's loader over a DataLoader: endless passes, resumable by (epoch, batches seen)."""
 
     def __init__(self, split: LoaderSplit):
-        self.split, self.epoch, self.offset = split, 0, 0
-        self._it = None
+        self.split = split
 
     @property
     def batches_per_epoch(self) -> int:  # asked only to turn `epochs` into steps
@@ -148,18 +147,6 @@ class LoaderBatches:
             if seen == 0 and self.offset == 0:
                 raise DataError(f"{self.split.where} gave no batch")
             self.epoch, self.offset = self.epoch + 1, 0
-
-    def next(self) -> dict[str, torch.Tensor]:
-        if self._it is None:
-            self._it = self._generate()
-        return next(self._it)
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "offset": self.offset}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.offset = int(state["epoch"]), int(state["offset"])
-        self._it = None
 
 
 def make_loader(split: Split, batch_size: int, seed: int, *, rank: int = 0, world: int = 1, num_workers: int = 0):
