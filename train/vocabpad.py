@@ -56,12 +56,12 @@ def check_vocab_limit(info, data: Data, cfg: RunConfig) -> None:
         return
     if not _token_heads(info):
         raise ConfigError(f"vocab_limit / pad_vocab: {info.name} has no lm head whose logits it could cut")
-    sampled = [h.name for h in info.heads if h.name in _token_heads(info)
-               and (getattr(h, "args", None) or {}).get("loss", "softmax") != "softmax"]
-    if sampled:  # their classes are the layer's rows, padded ones included: nothing to cut
-        raise ConfigError(f"pad_vocab: head '{sampled[0]}' of {info.name} trains with loss="
-                          f"{dict(next(h for h in info.heads if h.name == sampled[0]).args)['loss']}; "
-                          "a padded vocabulary works with the softmax loss")
+    token_heads = set(_token_heads(info))
+    for h in info.heads:  # a sampled loss's classes are the layer's rows, padded ones included
+        loss = (getattr(h, "args", None) or {}).get("loss", "softmax")
+        if h.name in token_heads and loss != "softmax":
+            raise ConfigError(f"pad_vocab: head '{h.name}' of {info.name} trains with loss={loss}; "
+                              "a padded vocabulary works with the softmax loss")
     if data.vocab_size and cfg.vocab_limit < data.vocab_size:
         raise DataError(f"data '{data.name}' has a vocabulary of {data.vocab_size} but vocab_limit is "
                         f"{cfg.vocab_limit}: the model's real vocabulary ({PARAM}) must hold every id")

@@ -6,6 +6,7 @@ nothing downloaded), `text:PATH`, `images:DIR`, `mnist:DIR`, `cifar10:DIR`, `csv
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -54,31 +55,15 @@ def _text(name, arg, want, cfg, vf, vocab):
     return load_text(name, want, cfg.seed, vf, Path(arg), cfg.vocab, vocab)
 
 
-def _folder(reader):
+def _folder(module: str, reader: str):
+    """A folder source read by `reader` of train/data/`module`.py (imported when used)."""
     def load(name, arg, want, cfg, vf, vocab):
         folder = Path(arg)
         if not folder.is_dir():
             raise DataError(f"data '{name}': '{arg}' is not a folder")
-        return reader()(name, want, cfg.seed, vf, folder, cfg.augment)
+        read = getattr(importlib.import_module(f".{module}", __package__), reader)
+        return read(name, want, cfg.seed, vf, folder, cfg.augment)
     return load
-
-
-def _images_reader():
-    from .images import load_folder
-
-    return load_folder
-
-
-def _mnist_reader():
-    from .mnist import load_mnist
-
-    return load_mnist
-
-
-def _cifar_reader():
-    from .cifar import load_cifar10
-
-    return load_cifar10
 
 
 def _csv(name, arg, want, cfg, vf, vocab):
@@ -122,9 +107,9 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
            ("reverse", "add")),
     Source("moving", "count", ("video",), 1, "video clips", _moving),
     Source("text", "path", ("tokens",), 1, "text (token ids)", _text),
-    Source("images", "path", _IMAGES, 1, "images", _folder(_images_reader)),
-    Source("mnist", "path", _IMAGES, 1, "images", _folder(_mnist_reader)),
-    Source("cifar10", "path", _IMAGES, 1, "images", _folder(_cifar_reader)),
+    Source("images", "path", _IMAGES, 1, "images", _folder("images", "load_folder")),
+    Source("mnist", "path", _IMAGES, 1, "images", _folder("mnist", "load_mnist")),
+    Source("cifar10", "path", _IMAGES, 1, "images", _folder("cifar", "load_cifar10")),
     Source("csv", "path", _IMAGES, 1, "a table of vectors", _csv),
     Source("npy", "path", _IMAGES, 1, "NumPy arrays", _npy),
 )}
