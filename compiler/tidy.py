@@ -3,7 +3,8 @@
 fx's code is correct but reads like a machine's: `;  x = None` after every line (it drops
 dead values early), `getattr(self.layer1, "0")(x)` for a numbered child, the private
 homes of public functions (`torch.functional.split`, `torch._C._nn.scaled_dot_product_attention`)
-and `dim = 1`. The rewrite works on the syntax tree (`ast`), so it can change spelling but
+and `dim = 1`; and it calls the members of an nn.ModuleList one after another,
+`h_0 = self.h[0](x)`, `h_1 = self.h[1](h_0)`..., where people write a loop. The rewrite works on the syntax tree (`ast`), so it can change spelling but
 never meaning, and everything it writes back is data the tree already held.
 """
 from __future__ import annotations
@@ -116,12 +117,94 @@ def _unpack(body: list) -> list:
     return out
 
 
-def readable(src: str, lists=frozenset()) -> str:
+def _chain_link(stmt, lists: dict):
+    """(list path, index, result name, argument name) of `t = self.h[i](a)`, else None."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return None
+    call = stmt.value
+    if not (isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords
+            and isinstance(call.args[0], ast.Name) and isinstance(call.func, ast.Subscript)
+            and isinstance(call.func.slice, ast.Constant) and type(call.func.slice.value) is int):
+        return None
+    path = _path(call.func.value)
+    if path not in lists:
+        return None
+    return path, call.func.slice.value, stmt.targets[0].id, call.args[0].id
+
+
+def _roll(body: list, lists: dict) -> list:
+    """Every member of a ModuleList called in turn, each result used only by the next call:
+    `x = a` then `for layer in self.h: x = layer(x)`. Anything else stays as it is."""
+    loads: dict[str, int] = {}
+    names: set[str] = set()
+    for stmt in body:
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name):
+                names.add(n.id)
+                if isinstance(n.ctx, ast.Load):
+                    loads[n.id] = loads.get(n.id, 0) + 1
+    out, i = [], 0
+    while i < len(body):
+        link = _chain_link(body[i], lists)
+        if link is None or link[1] != 0:
+            out.append(body[i])
+            i += 1
+            continue
+        path, _, _, first_arg = link
+        chain = [link]
+        while len(chain) < lists[path] and i + len(chain) < len(body):
+            nxt = _chain_link(body[i + len(chain)], lists)
+            prev = chain[-1]
+            if nxt is None or nxt[0] != path or nxt[1] != len(chain) or nxt[3] != prev[2] or loads.get(prev[2]) != 1:
+                break
+            chain.append(nxt)
+        if len(chain) != lists[path]:
+            out.append(body[i])
+            i += 1
+            continue
+        last = chain[-1][2]
+        base = _base_name(last, names)
+        var = _fresh("layer", names)
+        names |= {base, var}
+        out.append(ast.Assign([ast.Name(base, ast.Store())], ast.Name(first_arg, ast.Load())))
+        # the list as the code reaches it (`self.features[1]`, not a dotted path)
+        out.append(ast.For(ast.Name(var, ast.Store()), body[i].value.func.value,
+                           [ast.Assign([ast.Name(base, ast.Store())],
+                                       ast.Call(ast.Name(var, ast.Load()), [ast.Name(base, ast.Load())], []))], []))
+        rest = [_Rename(last, base).visit(s) for s in body[i + len(chain):]]
+        return out + _roll(rest, lists)
+    return out
+
+
+def _base_name(last: str, names: set) -> str:
+    """`transformer_h_11` -> `transformer_h` (the list's name), unless taken."""
+    stem = last.rsplit("_", 1)[0] if last.rsplit("_", 1)[-1].isdigit() else last
+    return _fresh(stem, names - {last})
+
+
+def _fresh(name: str, names: set) -> str:
+    while name in names or keyword.iskeyword(name):
+        name += "_"
+    return name
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+
+    def visit_Name(self, node: ast.Name):
+        if node.id == self.old:
+            node.id = self.new
+        return node
+
+
+def readable(src: str, lists=None) -> str:
     """fx's `def forward(...)` source, tidied; the same function. `lists`: the paths of the
-    nn.ModuleLists it reaches, as `self.a.b`."""
+    nn.ModuleLists it reaches, as `self.a.b`, and their lengths."""
+    lists = dict(lists or {})
     tree = ast.parse(src)
     tree = _Readable(frozenset(lists)).visit(tree)
     for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
-        fn.body = _unpack(fn.body)
+        fn.body = _roll(_unpack(fn.body), lists)
     tree = ast.fix_missing_locations(tree)
     return ast.unparse(tree)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from . import ast as A
+from . import symbolic
 from .errors import Reporter, Span, did_you_mean
 from .folding import FoldError, Sizes, fold_binary, fold_call, fold_unary
 from .ir import InitSpec, SliceVal
@@ -80,6 +81,7 @@ class Evaluator:
             if not (isinstance(v, str) or is_int(v)):
                 self.diags.error(f"'{{...}}' in a name must be an integer or a string, got {v!r}", p.span)
                 return ERR
+            symbolic.decide(v)
             out.append(str(v))
         text = "".join(out)
         if not (index_ok or is_name(text)):  # names become module paths, Python attributes, diagram ids
@@ -170,6 +172,7 @@ class Evaluator:
             self.diags.error("the condition of `a if c else b` must be known at compile time "
                              "(or be `training`)", e.cond.span)
             return ERR
+        symbolic.decide(c)
         return self.ev(e.then) if c else self.ev(e.orelse)
 
     def ev_BoolOp(self, e):
@@ -179,6 +182,7 @@ class Evaluator:
         if not is_const(a):
             self.diags.error(f"'{e.op}' needs compile-time values", e.span)
             return ERR
+        symbolic.decide(a)
         if (e.op == "and" and not a) or (e.op == "or" and a):
             return a
         return self.ev(e.right)
@@ -224,6 +228,7 @@ class Evaluator:
             return ERR
         op = COMPARISONS[e.op]
         if is_const(a) and is_const(b):
+            symbolic.decide(a, b)
             try:
                 return op.fn(a, b)
             except TypeError as ex:
@@ -248,6 +253,8 @@ class Evaluator:
             if len(items) != 1:
                 self.diags.error("a list takes one index", e.span)
                 return ERR
+            symbolic.decide(items[0].lo, items[0].hi, items[0].step) if isinstance(items[0], SliceVal) \
+                else symbolic.decide(items[0])
             try:
                 i = items[0]
                 return obj[slice(i.lo, i.hi, i.step)] if isinstance(i, SliceVal) else obj[i]

@@ -17,7 +17,7 @@ import reprlib
 from collections import OrderedDict
 from itertools import compress
 
-from . import limits
+from . import limits, symbolic
 from .errors import LimitError
 from .tables import FOLD, Operator
 from .values import nested
@@ -41,6 +41,10 @@ class _Lazy:
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _seq(v) -> bool:
@@ -172,8 +176,12 @@ def fold_binary(op: Operator, a, b, sizes: Sizes, span=None):
                                            f"{sizes.size(a) + sizes.size(b):,} elements"))
     elif op.symbol == "%" and isinstance(a, str):
         raise FoldError(f"cannot compute {what}: '%' does not format strings in netspec")
+    numbers = _is_number(a) and _is_number(b)
+    if (symbolic.is_symbolic(a) or symbolic.is_symbolic(b)) and not numbers:
+        symbolic.decide(a, b)  # `[d] * n`: n decides how many items there are
     try:
-        result = op.fn(a, b)
+        result = symbolic.binary(op.symbol, a, b) if numbers and op.symbol in symbolic.BINARY and \
+            (symbolic.is_symbolic(a) or symbolic.is_symbolic(b)) else op.fn(a, b)
     except (TypeError, ZeroDivisionError, ValueError, OverflowError, MemoryError) as ex:
         raise FoldError(f"cannot compute {what}: {ex}") from None
     if isinstance(result, complex):
@@ -182,6 +190,8 @@ def fold_binary(op: Operator, a, b, sizes: Sizes, span=None):
 
 
 def fold_unary(op: Operator, v, sizes: Sizes, span=None):
+    if op.symbol == "not":
+        symbolic.decide(v)
     try:
         result = op.fn(v)
     except TypeError:
@@ -207,7 +217,8 @@ def fold_call(name: str, args: list, sizes: Sizes, span=None):
         # round(5, -10**18) would compute 10 ** 10**18
         raise FoldError(f"{what} failed: the digits argument must be between -400 and 400")
     try:
-        result = FOLD[name](*args)
+        result = symbolic.call(name, args, FOLD[name]) if any(map(symbolic.is_symbolic, args)) else \
+            FOLD[name](*args)
     except (TypeError, ValueError, OverflowError, ZeroDivisionError, MemoryError) as ex:
         raise FoldError(f"{name}(...) failed: {ex}") from None
     return sizes.check(result, what, span)

@@ -64,6 +64,9 @@ class Op:
     tie: tuple[str, Span] | None = None  # module path whose weight this module shares
     frozen: bool = False
     block: "BlockGraph | None" = None
+    # blocks: this instance's arguments, as the enclosing body computed them (while ejecting,
+    # expressions over its parameters; `block.params` are those of the first equal instance)
+    block_args: dict = field(default_factory=dict)
     flow_input: str | None = None  # the op whose value flowed in (a solid edge); others are skips
     doc: str | None = None
     # inputs: dtype and dims; each dim an int or (symbol, default)
@@ -93,6 +96,9 @@ class BlockGraph:
     outputs: list[Output] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)  # named groups: nn.Module containers
     doc: str | None = None
+    # named group -> the count of the `repeat` that numbered its members (ejected code builds
+    # them in a loop over range(count)); None where two repeats did
+    repeats: dict = field(default_factory=dict)
 
     def op(self, node_id: str) -> Op:
         return self.graph.nodes[node_id]["op"]

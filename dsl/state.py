@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import ast as A
-from . import limits
+from . import limits, symbolic
 from .errors import LimitError, Reporter, Span, did_you_mean
 from .exprs import Evaluator
 from .folding import Sizes
@@ -88,7 +88,9 @@ class BodyState:
     @classmethod
     def start(cls, elab: Instantiator, entry: DefEntry, block: BlockGraph, diags: Reporter) -> BodyState:
         body = entry.defn.body
-        return cls(elab, entry, block, diags, dict(block.params), static_names(body), labels(body))
+        # while ejecting, the body computes with its parameters' names (dsl/symbolic.py)
+        env = {k: symbolic.local(id(block), k, v) for k, v in block.params.items()}
+        return cls(elab, entry, block, diags, env, static_names(body), labels(body))
 
     @property
     def defn(self) -> A.Def:

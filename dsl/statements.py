@@ -11,6 +11,7 @@ from __future__ import annotations
 import keyword
 
 from . import ast as A
+from . import symbolic
 from .errors import did_you_mean
 from .heads import head, output
 from .ir import Op, Output, Ref, walk_refs
@@ -37,7 +38,8 @@ def run(b: BodyState, stmts) -> None:
 
 
 def assert_(b: BodyState, s: A.Assert) -> None:
-    c = b.ev(s.cond)
+    with symbolic.checking():  # an assert decides nothing the ejected code writes out
+        c = b.ev(s.cond)
     if has_err(c):
         return
     if not is_const(c):
@@ -212,6 +214,11 @@ def repeat(b: BodyState, s: A.Repeat) -> None:
     if not (is_int(n) and n >= 0):
         b.diags.error(f"repeat needs a non-negative integer, got {n!r}", s.count.span)
         return
+    # the count decides nothing ejected code writes out when it builds the members in a loop;
+    # where it cannot, the file comes out different for another count (compiler/eject.py)
+    if b.prefix:
+        path = ".".join(b.prefix)
+        b.block.repeats[path] = None if path in b.block.repeats else n
     b.elab.spend_iterations(n, f"repeat {n:,} times", s.count.span)
     b.loops += 1
     for _ in range(n):
@@ -227,6 +234,7 @@ def if_(b: BodyState, s: A.If) -> None:
         if not is_const(c):
             b.diags.error("an `if` condition must be known at compile time (a parameter, not a tensor)", cond.span)
             return
+        symbolic.decide(c)
         if c:
             run(b, body)
             return

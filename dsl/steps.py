@@ -320,7 +320,7 @@ def _block(b: BodyState, s: A.Step, name: str, entry: DefEntry, inputs):
         return None
     args_text = ", ".join(format_value(v) for v in params.values())
     op = Op(b.new_id(path, path), "block", entry.defn.name, s.span, tuple(tensor_in), {}, path=path,
-            cluster=b.cluster(), category="block", block=child, doc=s.doc or entry.defn.doc,
+            cluster=b.cluster(), category="block", block=child, block_args=params, doc=s.doc or entry.defn.doc,
             flow_input=tensor_in[0].node if tensor_in and inputs is None else None,
             label=f"{entry.defn.name}({args_text})")
     if "frozen" in special:

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ...dsl import symbolic
 from .. import ops as netspec_ops
 from . import masks
 from .rewrite import Rewrite, copy_graph, erase_chain, is_matmul, number, only_user, rewritten
@@ -105,7 +106,9 @@ def _scale_factor(n: fx.Node, prev: fx.Node):
         c = 1.0 / b if number(b) and b != 0 else None
     else:
         return None
-    return float(c) if number(c) and c != 0 and math.isfinite(c) else None
+    if not (number(c) and c != 0 and math.isfinite(c)):
+        return None
+    return c if symbolic.is_symbolic(c) else float(c)  # ejected code writes `1.0 / math.sqrt(hs)`
 
 
 def _mask_step(n: fx.Node, prev: fx.Node, facts: Facts):
@@ -173,7 +176,8 @@ def _match(gm: fx.GraphModule, out: fx.Node, facts: Facts) -> _Match | None:
         p = gm.get_submodule(weights.target).p
         if not 0 <= p < 1:
             return None
-        dropout = weights.target if p > 0 else None
+        # a p that is a parameter of ejected code may be any: the helper reads it (dsl/symbolic.py)
+        dropout = weights.target if p > 0 or symbolic.is_symbolic(p) else None
         steps.append(f"{weights.target}(p={p})")
         chain.append(weights)
         prev, weights = weights, weights.args[0]
@@ -184,14 +188,14 @@ def _match(gm: fx.GraphModule, out: fx.Node, facts: Facts) -> _Match | None:
     steps.append("softmax(dim=-1)")
     chain.append(weights)
     # walking back, the scales met before the mask are those applied after it
-    cur, nxt, scale, mask, later, after_mask = weights.args[0], weights, 1.0, None, [], []
+    cur, nxt, scale, mask, later, after_mask = weights.args[0], weights, None, None, [], []
     while isinstance(cur, fx.Node) and not is_matmul(cur):
         src = _scores_operand(cur)
         if src is None or not only_user(cur, nxt):
             return None
         c = _scale_factor(cur, src)
         if c is not None:
-            scale *= c
+            scale = c if scale is None else scale * c
             if mask is None:
                 later.append(c)
             steps.append(f"* {c:g}")
@@ -211,7 +215,7 @@ def _match(gm: fx.GraphModule, out: fx.Node, facts: Facts) -> _Match | None:
         return None
     chain.append(cur)
     steps.append("q @ k.T")
-    m = _Match(q, k, v, scale=scale, dropout=dropout, chain=chain, steps=steps[::-1])
+    m = _Match(q, k, v, scale=1.0 if scale is None else scale, dropout=dropout, chain=chain, steps=steps[::-1])
     if mask is not None:
         kind, node, causal = mask
         # scaling after the mask scales the mask: fine for -inf (times c > 0), not for a given additive one

@@ -4,11 +4,14 @@ nanoGPT-style specs keep `Dropout(dropout)` layers with dropout = 0.0 for pretra
 (GPT-2 calls three per block); each is a Python module call that returns its input
 unchanged, in training as in eval (torch returns the input itself when p is 0). The
 layers stay in the module tree under their spec names; the graph no longer calls them.
+Ejected code keeps a dropout whose p is a parameter of the model (`nn.Dropout(dropout)`,
+dsl/symbolic.py): the file then takes any dropout, as hand-written code does.
 """
 from __future__ import annotations
 
 from torch import fx, nn
 
+from ...dsl import symbolic
 from .rewrite import Rewrite, copy_graph, rewritten
 
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
@@ -17,7 +20,7 @@ _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropo
 def _is_identity(m: nn.Module) -> bool:
     if type(m) is nn.Identity:
         return True
-    return type(m) in _DROPOUTS and m.p == 0
+    return type(m) in _DROPOUTS and m.p == 0 and not symbolic.is_symbolic(m.p)
 
 
 def remove_identity_layers(gm: fx.GraphModule) -> fx.GraphModule:

@@ -172,10 +172,15 @@ def test_forward_reads_as_people_write_it(tmp_path):
         assert not re.search(r"= None$|;  ", forwards, re.M), name  # fx's dead assignments
         assert "torch.functional." not in code and "torch._C" not in code, name
         assert not re.search(r"dim = |getattr\(self\.\w+, \"\d+\"\)", forwards), name
-    assert "transformer_h_1 = self.transformer.h[1](transformer_h_0)" in codes["gpt2"]
+    # a ModuleList's members called in turn are a loop, as people write it
+    assert "transformer_h = transformer_drop\n        for layer in self.transformer.h:\n" \
+           "            transformer_h = layer(transformer_h)\n" \
+           "        transformer_ln_f = self.transformer.ln_f(transformer_h)\n" in codes["gpt2"]
+    assert "h=nn.ModuleList([Block(n_embd=n_embd, n_head=n_head, n_layer=n_layer, dropout=dropout, bias=True) " \
+           "for _ in range(n_layer)])" in codes["gpt2"]
     assert "cat = torch.cat([center_crop, upconv], dim=1)" in codes["unet"]
-    assert "layer1_0 = self.layer1[0](maxpool)" in codes["resnet"]
-    assert "q, k, v = torch.split(qkv, 64, dim=2)" in codes["attention"]
+    assert "layer1 = maxpool\n        for layer in self.layer1:\n            layer1 = layer(layer1)\n" in codes["resnet"]
+    assert "q, k, v = torch.split(qkv, self.d, dim=2)" in codes["attention"]  # sizes as the spec computes them
 
 
 def test_a_group_with_named_members_keeps_getattr_for_its_numbers(tmp_path):
@@ -191,15 +196,15 @@ def test_the_model_parameters_are_init_arguments(tmp_path):
     signature = inspect.signature(module.LeNet5)
     assert {k: p.default for k, p in signature.parameters.items()} == \
         {"num_classes": 7, "in_channels": 1, "activation": "tanh", "pool": "avg", "input_size": 32}
-    model = module.LeNet5(num_classes=7, activation="tanh")
-    assert [tuple(t.shape) for t in model.state_dict().values()] == \
-        [tuple(t.shape) for t in netspec.build(ROOT / "stdlib/lenet.nn", num_classes=7).state_dict().values()]
-    with pytest.raises(ValueError) as err:  # the layers are written out for one setting
+    for other in ({"num_classes": 7}, {"num_classes": 3, "in_channels": 3, "input_size": 28}):
+        model = module.LeNet5(**other)  # sizes are free: the layers are sized from the arguments
+        assert [(k, tuple(t.shape)) for k, t in model.state_dict().items()] == \
+            [(k, tuple(t.shape)) for k, t in netspec.build(ROOT / "stdlib/lenet.nn", **other).state_dict().items()]
+    with pytest.raises(ValueError) as err:  # pool and activation choose layers: written out for one value
         module.LeNet5(num_classes=10, pool="max")
     assert str(err.value) == (
-        "LeNet5 was generated for {'num_classes': 7, 'in_channels': 1, 'activation': 'tanh', 'pool': 'avg', "
-        "'input_size': 32}; for {'num_classes': 10, 'pool': 'max'} generate it again: netspec compile "
-        f"{ROOT / 'stdlib/lenet.nn'} --model LeNet5 --set num_classes=10 pool=max")
+        "LeNet5 was generated for {'activation': 'tanh', 'pool': 'avg'}; for {'pool': 'max'} generate it again: "
+        f"netspec compile {ROOT / 'stdlib/lenet.nn'} --model LeNet5 --set num_classes=10 pool=max")
 
 
 def test_gpt2_ejected_at_a_setting_is_build_at_that_setting(tmp_path):
@@ -210,8 +215,10 @@ def test_gpt2_ejected_at_a_setting_is_build_at_that_setting(tmp_path):
     built = netspec.build(ROOT / "stdlib/gpt2.nn", device="meta", **small)
     assert [(k, tuple(t.shape)) for k, t in ejected.state_dict().items()] == \
         [(k, tuple(t.shape)) for k, t in built.state_dict().items()]
-    with pytest.raises(ValueError, match=r"--model GPT2 --set vocab_size=100 block_size=32 n_layer=3 n_head=4 n_embd=64$"):
-        module.GPT2(**dict(small, n_layer=3))
+    with pytest.raises(ValueError, match=r"^GPT2 was generated for \{'bias': True\}; for \{'bias': False\} generate "
+                                          r"it again: .* --model GPT2 --set vocab_size=100 block_size=32 n_layer=3 "
+                                          r"n_head=4 n_embd=64 bias=false$"):
+        module.GPT2(**dict(small, n_layer=3, bias=False))  # no bias: other layers, another file
 
 
 def test_a_parameter_named_like_a_module_global_is_renamed(tmp_path):
