@@ -120,8 +120,10 @@ def _init_line(target: str, spec: InitSpec) -> str | None:
     return f"nn.init.{fn}({', '.join(params)})"
 
 
+# names __init__ reads besides its arguments: the module's globals and the builtins that
+# expressions (symbolic.FUNCTIONS) and loops (`for _ in range(n)`) write
 _TAKEN = frozenset({"self", "super", "nn", "torch", "F", "math", "inf", "nan", "_container", "_generated_for",
-                    "_setting"})
+                    "_setting", "_", "range"}) | frozenset(f.split(".")[0] for f in symbolic.FUNCTIONS.values())
 
 
 def _plain(v):

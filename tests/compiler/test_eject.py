@@ -228,3 +228,12 @@ def test_a_parameter_named_like_a_module_global_is_renamed(tmp_path):
     code, module = _ejected(tmp_path, "names", spec)
     assert "def __init__(self, nn_=4, torch_=3, self_=2):" in code
     assert module.Names(nn_=4).fc.out_features == 3
+    spec.write_text("model Builtins(range=2, max=3, math=4):\n    input x: float[B=1, math]\n    h:\n"
+                    "        repeat range:\n            Linear(math, max(max, 2))\n            Linear(max(max, 2), math)\n"
+                    "    head y\n")
+    code, module = _ejected(tmp_path, "builtins", spec)  # `range(...)` and `max(...)` still mean Python's
+    assert "def __init__(self, range_=2, max_=3, math_=4):" in code
+    assert "nn.Linear(math_, max(max_, 2))" in code
+    assert "('range',)," in code  # two layers per repeat: written out, its count fixed
+    assert [tuple(t.shape) for t in module.Builtins(max_=5, math_=6).state_dict().values()] == \
+        [tuple(t.shape) for t in netspec.build(spec, max=5, math=6).state_dict().values()]
