@@ -74,7 +74,7 @@ def checking():
 def spelling(names: dict[tuple[int, str], str]):
     """Inside, repr() of a symbolic number is its expression, each parameter (owner, name)
     written as `names` says (`n_embd`, `self.n_embd`). A parameter `names` lacks is written
-    as its number, and recorded in the yielded set."""
+    as its number and recorded in the yielded dict's "missing" set ("used" holds the spelled ones)."""
     missing: set = set()
     token = _SPELLING.set({"names": names, "used": set(), "missing": missing})
     try:
